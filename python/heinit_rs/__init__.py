@@ -1,0 +1,52 @@
+"""heinit_rs: fast, reproducible He (Kaiming) and variance-scaling initialization on every
+CPU core. A Rust core fills NumPy arrays in parallel from a counter-based Philox stream, so the
+value at each index depends only on the seed and that index (docs/stream-spec.md)."""
+
+from heinit_rs._core import __version__, get_num_threads, set_num_threads
+from heinit_rs._fans import calculate_fan_in_and_fan_out, calculate_gain
+from heinit_rs._init import (
+    glorot_normal,
+    glorot_uniform,
+    he_normal,
+    he_uniform,
+    kaiming_normal,
+    kaiming_normal_,
+    kaiming_uniform,
+    kaiming_uniform_,
+    lecun_normal,
+    lecun_uniform,
+    normal_,
+    trunc_normal_,
+    uniform_,
+    variance_scaling,
+    xavier_normal_,
+    xavier_uniform_,
+)
+from heinit_rs._random import Generator, default_generator, manual_seed
+
+__all__ = [
+    "Generator",
+    "__version__",
+    "calculate_fan_in_and_fan_out",
+    "calculate_gain",
+    "default_generator",
+    "get_num_threads",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "kaiming_normal",
+    "kaiming_normal_",
+    "kaiming_uniform",
+    "kaiming_uniform_",
+    "lecun_normal",
+    "lecun_uniform",
+    "manual_seed",
+    "normal_",
+    "set_num_threads",
+    "trunc_normal_",
+    "uniform_",
+    "variance_scaling",
+    "xavier_normal_",
+    "xavier_uniform_",
+]

@@ -1,0 +1,252 @@
+//! The Python module `heinit_rs._core`: thin wrappers that check their input, borrow the
+//! array, release the GIL and call the kernels. The Python layer (python/heinit_rs) validates
+//! arguments with friendlier messages first; these checks are the last line of defence.
+
+use crate::fill::{fill, Plan};
+use crate::philox::{self, Stream};
+use crate::pool;
+use crate::sample::{Normal, Real, Transform, TruncNormal, Uniform};
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// Above this many elements the GIL is released during the fill (below it the hand-off costs
+/// more than it frees, as blake3-py found).
+const DETACH_THRESHOLD: usize = 4096;
+/// float32 truncated-normal intervals lying wholly beyond this many sigma use f64 math.
+const F32_WIDE_MATH_BEYOND: f64 = 5.0;
+
+/// A distribution with its parameters, checked.
+#[derive(Clone, Copy, Debug)]
+enum Distribution {
+    Normal { mean: f64, std: f64 },
+    Uniform { low: f64, high: f64 },
+    TruncNormal { mean: f64, std: f64, low: f64, high: f64 },
+}
+
+impl Distribution {
+    fn parse(name: &str, params: &[f64]) -> PyResult<Self> {
+        let expect = |n: usize| {
+            if params.len() == n {
+                Ok(())
+            } else {
+                Err(PyValueError::new_err(format!(
+                    "distribution {name:?} takes {n} parameters, got {}",
+                    params.len()
+                )))
+            }
+        };
+        let finite = |what: &str, v: f64| {
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(PyValueError::new_err(format!("{what} must be finite, got {v}")))
+            }
+        };
+        let dist = match name {
+            "normal" => {
+                expect(2)?;
+                let (mean, std) = (finite("mean", params[0])?, finite("std", params[1])?);
+                if std < 0.0 {
+                    return Err(PyValueError::new_err(format!("std must be >= 0, got {std}")));
+                }
+                Self::Normal { mean, std }
+            }
+            "uniform" => {
+                expect(2)?;
+                let (low, high) = (finite("a", params[0])?, finite("b", params[1])?);
+                if low > high || !(high - low).is_finite() {
+                    return Err(PyValueError::new_err(format!(
+                        "uniform needs a <= b with a finite b - a, got a={low}, b={high}"
+                    )));
+                }
+                Self::Uniform { low, high }
+            }
+            "trunc_normal" => {
+                expect(4)?;
+                let (mean, std) = (finite("mean", params[0])?, finite("std", params[1])?);
+                let (low, high) = (params[2], params[3]);
+                if std <= 0.0 {
+                    return Err(PyValueError::new_err(format!("std must be > 0, got {std}")));
+                }
+                if low.is_nan() || high.is_nan() || low >= high {
+                    return Err(PyValueError::new_err(format!(
+                        "trunc_normal needs bounds a < b, got a={low}, b={high}"
+                    )));
+                }
+                Self::TruncNormal { mean, std, low, high }
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "distribution must be 'normal', 'uniform' or 'trunc_normal', got {other:?}"
+                )))
+            }
+        };
+        Ok(dist)
+    }
+}
+
+/// The array's memory as the kernels need it, checked.
+struct Target<T> {
+    ptr: *mut T,
+    plan: Plan,
+}
+
+// SAFETY: `ptr` points into an array whose read-write borrow the caller holds for as long as
+// the Target lives; moving the address to another thread does not create another alias.
+unsafe impl<T: Send> Send for Target<T> {}
+
+fn target<T: Element>(
+    array: &Bound<'_, PyArrayDyn<T>>,
+    global_shape: Option<Vec<u64>>,
+    offset: Option<Vec<u64>>,
+) -> PyResult<Target<T>> {
+    let size = core::mem::size_of::<T>() as isize;
+    let shape = array.shape().to_vec();
+    let ptr = array.data();
+    if (ptr as usize) % core::mem::align_of::<T>() != 0
+        || array.strides().iter().any(|s| s % size != 0)
+    {
+        return Err(PyValueError::new_err(
+            "arr is not aligned to its dtype; pass an aligned copy (numpy.ascontiguousarray)",
+        ));
+    }
+    let strides: Vec<isize> = array.strides().iter().map(|s| s / size).collect();
+    let global_shape = global_shape.unwrap_or_else(|| shape.iter().map(|&n| n as u64).collect());
+    let offset = offset.unwrap_or_else(|| vec![0; shape.len()]);
+    let plan = Plan::new(&shape, &strides, &global_shape, &offset)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(Target { ptr, plan })
+}
+
+fn run<T>(dist: Distribution, stream: Stream, target: Target<T>) -> Result<(), String>
+where
+    T: Real,
+    Normal<T>: Transform<T>,
+    Uniform<T>: Transform<T>,
+    TruncNormal<T>: Transform<T>,
+{
+    let Target { ptr, plan } = target;
+    // SAFETY: `target` checked the geometry against the array, and the caller holds its
+    // read-write borrow, so the memory is valid and unaliased for the whole call.
+    unsafe {
+        match dist {
+            Distribution::Normal { mean, std } => {
+                let x = Normal { mean: T::from_f64(mean), std: T::from_f64(std) };
+                fill(&x, &stream, ptr, &plan)
+            }
+            Distribution::Uniform { low, high } => {
+                fill(&Uniform::<T>::new(low, high), &stream, ptr, &plan)
+            }
+            Distribution::TruncNormal { mean, std, low, high } => {
+                let wide_below = if T::PER_BLOCK == 4 { -F32_WIDE_MATH_BEYOND } else { f64::NEG_INFINITY };
+                fill(&TruncNormal::<T>::new(mean, std, low, high, wide_below), &stream, ptr, &plan)
+            }
+        }
+    }
+}
+
+fn fill_typed<T>(
+    py: Python<'_>,
+    array: &Bound<'_, PyArrayDyn<T>>,
+    dist: Distribution,
+    stream: Stream,
+    global_shape: Option<Vec<u64>>,
+    offset: Option<Vec<u64>>,
+) -> PyResult<()>
+where
+    T: Real + Element,
+    Normal<T>: Transform<T>,
+    Uniform<T>: Transform<T>,
+    TruncNormal<T>: Transform<T>,
+{
+    let borrow = array.try_readwrite().map_err(|e| {
+        PyValueError::new_err(format!(
+            "arr must be a writeable array that no other call is using ({e})"
+        ))
+    })?;
+    let target = target(array, global_shape, offset)?;
+    let result = if target.plan.elements() >= DETACH_THRESHOLD {
+        py.detach(move || run(dist, stream, target))
+    } else {
+        run(dist, stream, target)
+    };
+    drop(borrow);
+    result.map_err(PyValueError::new_err)
+}
+
+/// Fill `arr` in place: element i of the C-order logical array `global_shape`, whose block
+/// starting at `offset` `arr` is, becomes the i-th value of `distribution` in stream
+/// (`seed`, `stream`).
+#[pyfunction]
+#[pyo3(signature = (arr, distribution, params, seed, stream, global_shape=None, offset=None))]
+#[allow(clippy::too_many_arguments)]
+fn fill_array(
+    py: Python<'_>,
+    arr: &Bound<'_, PyAny>,
+    distribution: &str,
+    params: Vec<f64>,
+    seed: u64,
+    stream: u64,
+    global_shape: Option<Vec<u64>>,
+    offset: Option<Vec<u64>>,
+) -> PyResult<()> {
+    let dist = Distribution::parse(distribution, &params)?;
+    let stream = Stream::new(seed, stream);
+    pool::threads().map_err(PyValueError::new_err)?;
+    if let Ok(array) = arr.cast::<PyArrayDyn<f32>>() {
+        fill_typed(py, array, dist, stream, global_shape, offset)
+    } else if let Ok(array) = arr.cast::<PyArrayDyn<f64>>() {
+        fill_typed(py, array, dist, stream, global_shape, offset)
+    } else if let Ok(array) = arr.cast::<PyUntypedArray>() {
+        Err(PyTypeError::new_err(format!(
+            "arr must have dtype float32 or float64, got {}",
+            array.dtype()
+        )))
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "arr must be a numpy.ndarray, got {}",
+            arr.get_type().name()?
+        )))
+    }
+}
+
+/// One Philox4x32-10 block, for known-answer tests.
+#[pyfunction]
+fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    philox::philox4x32_10(counter, key)
+}
+
+/// The key of child `index` of a generator keyed by `seed` (see Generator.spawn).
+#[pyfunction]
+fn derive_key(seed: u64, index: u64) -> u64 {
+    philox::derive_key(seed, index)
+}
+
+/// Set the number of worker threads used for large fills.
+#[pyfunction]
+fn set_num_threads(n: i64) -> PyResult<()> {
+    if n < 1 {
+        return Err(PyValueError::new_err(format!("n must be a positive integer, got {n}")));
+    }
+    pool::set_threads(n as usize);
+    Ok(())
+}
+
+/// The number of worker threads used for large fills.
+#[pyfunction]
+fn get_num_threads() -> PyResult<usize> {
+    pool::threads().map_err(PyValueError::new_err)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("PARALLEL_THRESHOLD", crate::fill::PARALLEL_THRESHOLD)?;
+    m.add_function(wrap_pyfunction!(fill_array, m)?)?;
+    m.add_function(wrap_pyfunction!(philox4x32_10, m)?)?;
+    m.add_function(wrap_pyfunction!(derive_key, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! The parallel fill: maps the elements of a (possibly strided) block of a larger logical
+//! array to their global C-order indices and hands contiguous runs of them to the kernels.
+
+use crate::philox::Stream;
+use crate::pool;
+use crate::sample::{fill_run, Real, Transform};
+use rayon::prelude::*;
+
+/// Elements a task fills, when runs are long enough to split.
+const TASK_ELEMENTS: usize = 1 << 16;
+/// Below this many elements the fill runs on the calling thread.
+pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+/// Strided runs are generated into a stack buffer of this many elements and then scattered.
+const SCATTER_BUFFER: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeometryError {
+    RankMismatch { arr: usize, global: usize, offset: usize },
+    OutOfRange { axis: usize, offset: u64, len: usize, global: u64 },
+    TooManyElements,
+    ZeroStride { axis: usize },
+}
+
+impl core::fmt::Display for GeometryError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::RankMismatch { arr, global, offset } => write!(
+                f,
+                "arr has {arr} dimensions but global_shape has {global} and offset {offset}; they must match"
+            ),
+            Self::OutOfRange { axis, offset, len, global } => write!(
+                f,
+                "the block [{offset}, {}) along axis {axis} lies outside global_shape[{axis}] = {global}",
+                u128::from(*offset) + *len as u128
+            ),
+            Self::TooManyElements => {
+                write!(f, "global_shape has more than 2**63 - 1 elements, which the stream cannot index")
+            }
+            Self::ZeroStride { axis } => write!(
+                f,
+                "arr has stride 0 along axis {axis}, so several elements share memory; pass a copy"
+            ),
+        }
+    }
+}
+
+/// One axis of the iteration: its length, its memory stride (elements) and its global stride.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Axis {
+    len: usize,
+    mem: isize,
+    global: u64,
+}
+
+/// Where each element of a block goes: `base` is the global index of its first element; the
+/// last axis is the run the kernels fill (global stride 1), the others are walked in C order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    base: u64,
+    outer: Vec<Axis>,
+    run: Axis,
+    elements: usize,
+}
+
+impl Plan {
+    /// `shape`/`strides` (elements) describe the memory being filled; it is the block
+    /// `offset .. offset + shape` of a C-order logical array of `global_shape`.
+    pub fn new(
+        shape: &[usize],
+        strides: &[isize],
+        global_shape: &[u64],
+        offset: &[u64],
+    ) -> Result<Self, GeometryError> {
+        let rank = shape.len();
+        if global_shape.len() != rank || offset.len() != rank || strides.len() != rank {
+            return Err(GeometryError::RankMismatch {
+                arr: rank,
+                global: global_shape.len(),
+                offset: offset.len(),
+            });
+        }
+        let mut global_total: u64 = 1;
+        for &g in global_shape {
+            global_total = global_total.checked_mul(g).ok_or(GeometryError::TooManyElements)?;
+        }
+        if global_total > i64::MAX as u64 {
+            return Err(GeometryError::TooManyElements);
+        }
+        for axis in 0..rank {
+            if u128::from(offset[axis]) + shape[axis] as u128 > u128::from(global_shape[axis]) {
+                return Err(GeometryError::OutOfRange {
+                    axis,
+                    offset: offset[axis],
+                    len: shape[axis],
+                    global: global_shape[axis],
+                });
+            }
+        }
+        let elements = shape.iter().product::<usize>();
+        // Global strides; with every global extent non-zero they cannot overflow given the total.
+        let mut global_strides = vec![1u64; rank];
+        for axis in (0..rank.saturating_sub(1)).rev() {
+            global_strides[axis] = global_strides[axis + 1].saturating_mul(global_shape[axis + 1]);
+        }
+        let base = if elements == 0 {
+            0
+        } else {
+            (0..rank).map(|a| offset[a] * global_strides[a]).sum()
+        };
+        let mut axes: Vec<Axis> = (0..rank)
+            .filter(|&a| shape[a] != 1)
+            .map(|a| Axis { len: shape[a], mem: strides[a], global: global_strides[a] })
+            .collect();
+        if elements > 0 {
+            if let Some(axis) = (0..rank).find(|&a| shape[a] > 1 && strides[a] == 0) {
+                return Err(GeometryError::ZeroStride { axis });
+            }
+        }
+        // Merge neighbours that are contiguous both in memory and in the global order.
+        let mut merged: Vec<Axis> = Vec::with_capacity(axes.len());
+        for axis in axes.drain(..) {
+            match merged.last_mut() {
+                Some(prev)
+                    if prev.mem == axis.mem * axis.len as isize
+                        && prev.global == axis.global * axis.len as u64 =>
+                {
+                    *prev = Axis { len: prev.len * axis.len, mem: axis.mem, global: axis.global };
+                }
+                _ => merged.push(axis),
+            }
+        }
+        let run = match merged.last() {
+            Some(last) if last.global == 1 => merged.pop().expect("non-empty"),
+            _ => Axis { len: 1, mem: 1, global: 1 },
+        };
+        Ok(Self { base, outer: merged, run, elements })
+    }
+
+    pub fn elements(&self) -> usize {
+        self.elements
+    }
+
+    fn rows(&self) -> usize {
+        self.outer.iter().map(|a| a.len).product()
+    }
+
+    /// Memory offset and global index of the first element of row `row`.
+    fn row_start(&self, mut row: usize) -> (isize, u64) {
+        let (mut mem, mut global) = (0isize, self.base);
+        for axis in self.outer.iter().rev() {
+            let i = row % axis.len;
+            row /= axis.len;
+            mem += i as isize * axis.mem;
+            global += i as u64 * axis.global;
+        }
+        (mem, global)
+    }
+
+    /// Whether distinct elements can share memory (strides that interleave); such arrays are
+    /// filled in order on one thread, so the outcome is the same as a serial C-order loop.
+    fn may_self_overlap(&self) -> bool {
+        let mut axes: Vec<Axis> = self.outer.clone();
+        axes.push(self.run);
+        axes.retain(|a| a.len > 1);
+        axes.sort_by_key(|a| a.mem.unsigned_abs());
+        let mut span = 0usize;
+        for a in axes {
+            if a.mem.unsigned_abs() <= span {
+                return true;
+            }
+            span += (a.len - 1) * a.mem.unsigned_abs();
+        }
+        false
+    }
+}
+
+/// A raw pointer the rayon workers may share: every task writes a disjoint set of elements.
+#[derive(Clone, Copy)]
+struct SharedPtr<T>(*mut T);
+// SAFETY: tasks write disjoint elements (checked by `may_self_overlap`, else one thread runs),
+// and the caller keeps the buffer alive and unaliased for the whole fill.
+unsafe impl<T: Send> Send for SharedPtr<T> {}
+unsafe impl<T: Send> Sync for SharedPtr<T> {}
+
+/// Fill `len` elements starting at `ptr` (stride `stride`) with stream elements `first..`.
+///
+/// # Safety
+/// `ptr.offset(k * stride)` for `k < len` must be valid, writable and not accessed elsewhere.
+unsafe fn fill_strided<T: Real, X: Transform<T>>(
+    x: &X,
+    stream: &Stream,
+    ptr: *mut T,
+    stride: isize,
+    len: usize,
+    first: u64,
+) {
+    if stride == 1 {
+        // SAFETY: the caller guarantees `len` contiguous writable elements.
+        let out = unsafe { core::slice::from_raw_parts_mut(ptr, len) };
+        fill_run(x, stream, out, first);
+        return;
+    }
+    let mut buffer = [T::from_f64(0.0); SCATTER_BUFFER];
+    let mut done = 0usize;
+    while done < len {
+        let n = (len - done).min(SCATTER_BUFFER);
+        fill_run(x, stream, &mut buffer[..n], first + done as u64);
+        for (k, &v) in buffer[..n].iter().enumerate() {
+            // SAFETY: (done + k) < len, so this is one of the caller's elements.
+            unsafe { ptr.offset((done + k) as isize * stride).write(v) };
+        }
+        done += n;
+    }
+}
+
+/// Fill the memory described by `plan` at `ptr` from `stream` with transform `x`.
+///
+/// # Safety
+/// `ptr` with the plan's strides must address `plan.elements()` valid, writable elements of
+/// type `T` that nothing else reads or writes during the call.
+pub unsafe fn fill<T: Real, X: Transform<T>>(
+    x: &X,
+    stream: &Stream,
+    ptr: *mut T,
+    plan: &Plan,
+) -> Result<(), String> {
+    if plan.elements == 0 {
+        return Ok(());
+    }
+    let rows = plan.rows();
+    let run = plan.run;
+    let shared = SharedPtr(ptr);
+    // Split long runs into pieces; group short rows into tasks of about TASK_ELEMENTS.
+    let pieces = run.len.div_ceil(TASK_ELEMENTS).max(1);
+    let piece_len = run.len.div_ceil(pieces);
+    let task = move |item: usize| {
+        let (row, piece) = (item / pieces, item % pieces);
+        let (mem, global) = plan.row_start(row);
+        let start = piece * piece_len;
+        let len = piece_len.min(run.len - start);
+        let shared = shared;
+        // SAFETY: row `row`, elements start..start+len lie inside the caller's block.
+        unsafe {
+            fill_strided(
+                x,
+                stream,
+                shared.0.offset(mem + start as isize * run.mem),
+                run.mem,
+                len,
+                global + start as u64,
+            )
+        };
+    };
+    let items = rows * pieces;
+    if plan.elements < PARALLEL_THRESHOLD || plan.may_self_overlap() || pool::threads()? == 1 {
+        (0..items).for_each(task);
+    } else {
+        let min_len = (TASK_ELEMENTS / run.len.max(1)).max(1);
+        pool::get()?.install(|| (0..items).into_par_iter().with_min_len(min_len).for_each(task));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Normal;
+
+    fn reference(global_shape: &[u64], stream: &Stream) -> Vec<f32> {
+        let n = global_shape.iter().product::<u64>() as usize;
+        let mut out = vec![0f32; n];
+        crate::sample::fill_scalar(&Normal { mean: 0.0f32, std: 1.0 }, stream, &mut out, 0);
+        out
+    }
+
+    /// Fill a strided view of `buffer` and compare each element with the reference.
+    fn check(global: &[u64], offset: &[u64], shape: &[usize], strides: &[isize], threads: usize) {
+        pool::set_threads(threads);
+        let stream = Stream::new(11, 2);
+        let full = reference(global, &stream);
+        let span: usize =
+            shape.iter().zip(strides).map(|(&n, &s)| (n.max(1) - 1) * s.unsigned_abs()).sum::<usize>() + 1;
+        let mut buffer = vec![f32::NAN; span];
+        // Negative strides start from the far end of the buffer.
+        let start: isize = shape
+            .iter()
+            .zip(strides)
+            .filter(|(_, &s)| s < 0)
+            .map(|(&n, &s)| (n as isize - 1) * -s)
+            .sum();
+        let plan = Plan::new(shape, strides, global, offset).unwrap();
+        let x = Normal { mean: 0.0f32, std: 1.0 };
+        unsafe { fill(&x, &stream, buffer.as_mut_ptr().offset(start), &plan).unwrap() };
+        let rank = shape.len();
+        let count: usize = shape.iter().product();
+        for flat in 0..count {
+            let (mut rem, mut mem, mut g) = (flat, start, 0u64);
+            let mut gstride = 1u64;
+            let mut gidx = 0u64;
+            for a in (0..rank).rev() {
+                let i = rem % shape[a];
+                rem /= shape[a];
+                mem += i as isize * strides[a];
+                gidx += (offset[a] + i as u64) * gstride;
+                gstride *= global[a];
+            }
+            g += gidx;
+            assert_eq!(buffer[mem as usize].to_bits(), full[g as usize].to_bits(), "element {flat}");
+        }
+    }
+
+    #[test]
+    fn contiguous_full_array_any_thread_count() {
+        for threads in [1, 2, 3] {
+            check(&[300, 500], &[0, 0], &[300, 500], &[500, 1], threads);
+        }
+    }
+
+    #[test]
+    fn shards_equal_slices() {
+        check(&[300, 500], &[17, 0], &[100, 500], &[500, 1], 2);
+        check(&[300, 500], &[17, 33], &[100, 201], &[201, 1], 2);
+        check(&[7, 300, 50], &[2, 10, 5], &[3, 200, 1], &[200, 1, 1], 2);
+        check(&[64, 3], &[0, 2], &[64, 1], &[1, 1], 1);
+    }
+
+    #[test]
+    fn strided_views() {
+        // Transposed (Fortran order), negative strides, and every-other-element views.
+        check(&[120, 700], &[0, 0], &[120, 700], &[1, 120], 2);
+        check(&[120, 700], &[0, 0], &[120, 700], &[-700, -1], 2);
+        check(&[50, 3000], &[0, 0], &[50, 3000], &[6000, 2], 3);
+    }
+
+    #[test]
+    fn geometry_errors() {
+        assert_eq!(
+            Plan::new(&[2], &[1], &[2, 2], &[0, 0]),
+            Err(GeometryError::RankMismatch { arr: 1, global: 2, offset: 2 })
+        );
+        assert!(matches!(
+            Plan::new(&[3], &[1], &[4], &[2]),
+            Err(GeometryError::OutOfRange { axis: 0, .. })
+        ));
+        assert_eq!(
+            Plan::new(&[1, 1], &[1, 1], &[1 << 32, 1 << 32], &[0, 0]),
+            Err(GeometryError::TooManyElements)
+        );
+        assert_eq!(Plan::new(&[4, 2], &[0, 1], &[4, 2], &[0, 0]), Err(GeometryError::ZeroStride { axis: 0 }));
+        // A block of a huge logical array: the index arithmetic stays in range.
+        let plan = Plan::new(&[2, 3], &[3, 1], &[10_000_000, 10_000_000], &[9_999_998, 9_999_997]).unwrap();
+        assert_eq!(plan.base, 9_999_998 * 10_000_000 + 9_999_997);
+    }
+}

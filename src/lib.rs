@@ -1,0 +1,6 @@
+pub mod fill;
+pub mod math;
+pub mod philox;
+pub mod pool;
+pub mod sample;
+mod bindings;

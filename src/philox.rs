@@ -1,0 +1,223 @@
+//! Philox4x32-10, the counter-based bit generator of Salmon et al., "Parallel random numbers:
+//! as easy as 1, 2, 3" (SC'11), as published in Random123.
+//!
+//! heinit_rs addresses it as: key = the 64-bit seed, counter = (block index: 64 bits,
+//! stream: 64 bits). Each 128-bit block gives four 32-bit words; see docs/stream-spec.md.
+
+use core::convert::Infallible;
+
+const M0: u32 = 0xD251_1F53;
+const M1: u32 = 0xCD9E_8D57;
+const W0: u32 = 0x9E37_79B9;
+const W1: u32 = 0xBB67_AE85;
+
+/// Blocks computed together by the lane-batched kernels; 16 x 32 bits fill one AVX-512 register.
+pub const LANES: usize = 16;
+
+/// The stream reserved for deriving child keys (`Generator.spawn`); draws never reach it.
+pub const SPAWN_STREAM: u64 = u64::MAX;
+
+#[inline(always)]
+fn mulhilo(a: u32, b: u32) -> (u32, u32) {
+    let product = u64::from(a) * u64::from(b);
+    ((product >> 32) as u32, product as u32)
+}
+
+/// One Philox4x32-10 block: the published function, for known-answer tests and scalar paths.
+#[inline(always)]
+pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let [mut c0, mut c1, mut c2, mut c3] = counter;
+    let [mut k0, mut k1] = key;
+    for round in 0..10 {
+        if round > 0 {
+            k0 = k0.wrapping_add(W0);
+            k1 = k1.wrapping_add(W1);
+        }
+        let (hi0, lo0) = mulhilo(M0, c0);
+        let (hi1, lo1) = mulhilo(M1, c2);
+        (c0, c1, c2, c3) = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0);
+    }
+    [c0, c1, c2, c3]
+}
+
+/// A keyed stream: the pair (seed, stream) that one initializer call draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stream {
+    key: [u32; 2],
+    stream: [u32; 2],
+}
+
+impl Stream {
+    pub fn new(seed: u64, stream: u64) -> Self {
+        Self {
+            key: [seed as u32, (seed >> 32) as u32],
+            stream: [stream as u32, (stream >> 32) as u32],
+        }
+    }
+
+    /// The four words of block `block`.
+    #[inline(always)]
+    pub fn block(&self, block: u64) -> [u32; 4] {
+        philox4x32_10(
+            [block as u32, (block >> 32) as u32, self.stream[0], self.stream[1]],
+            self.key,
+        )
+    }
+
+    /// Blocks `first .. first + LANES`, transposed: `out[w][l]` is word `w` of block `first + l`.
+    /// Written lane by lane so that LLVM turns each round into vector instructions.
+    #[inline(always)]
+    pub fn blocks(&self, first: u64) -> [[u32; LANES]; 4] {
+        let mut c0 = [0u32; LANES];
+        let mut c1 = [0u32; LANES];
+        for lane in 0..LANES {
+            let block = first + lane as u64;
+            c0[lane] = block as u32;
+            c1[lane] = (block >> 32) as u32;
+        }
+        let mut c2 = [self.stream[0]; LANES];
+        let mut c3 = [self.stream[1]; LANES];
+        let [mut k0, mut k1] = self.key;
+        for round in 0..10 {
+            if round > 0 {
+                k0 = k0.wrapping_add(W0);
+                k1 = k1.wrapping_add(W1);
+            }
+            for lane in 0..LANES {
+                let (hi0, lo0) = mulhilo(M0, c0[lane]);
+                let (hi1, lo1) = mulhilo(M1, c2[lane]);
+                c0[lane] = hi1 ^ c1[lane] ^ k0;
+                c1[lane] = lo1;
+                c2[lane] = hi0 ^ c3[lane] ^ k1;
+                c3[lane] = lo0;
+            }
+        }
+        [c0, c1, c2, c3]
+    }
+}
+
+/// The key of child `index` of a generator keyed by `seed`: the first two words of block
+/// `index` of the reserved spawn stream.
+pub fn derive_key(seed: u64, index: u64) -> u64 {
+    let words = Stream::new(seed, SPAWN_STREAM).block(index);
+    u64::from(words[0]) | (u64::from(words[1]) << 32)
+}
+
+/// A sequential view of one stream (block 0, 1, 2, ...) behind the `rand_core` traits, for Rust
+/// callers that want the same bits as the array kernels.
+#[derive(Clone, Debug)]
+pub struct PhiloxRng {
+    stream: Stream,
+    block: u64,
+    words: [u32; 4],
+    used: usize,
+}
+
+impl PhiloxRng {
+    pub fn new(seed: u64, stream: u64) -> Self {
+        Self { stream: Stream::new(seed, stream), block: 0, words: [0; 4], used: 4 }
+    }
+}
+
+impl rand_core::TryRng for PhiloxRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        if self.used == 4 {
+            self.words = self.stream.block(self.block);
+            self.block += 1;
+            self.used = 0;
+        }
+        self.used += 1;
+        Ok(self.words[self.used - 1])
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let lo = self.try_next_u32()?;
+        let hi = self.try_next_u32()?;
+        Ok(u64::from(lo) | (u64::from(hi) << 32))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(4) {
+            let word = self.try_next_u32()?.to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::SeedableRng for PhiloxRng {
+    /// Little-endian seed (8 bytes) then stream (8 bytes).
+    type Seed = [u8; 16];
+
+    fn from_seed(seed: [u8; 16]) -> Self {
+        let (key, stream) = seed.split_at(8);
+        Self::new(
+            u64::from_le_bytes(key.try_into().expect("8 bytes")),
+            u64::from_le_bytes(stream.try_into().expect("8 bytes")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::Rng;
+
+    #[test]
+    fn random123_known_answers() {
+        let cases = [
+            ([0u32; 4], [0u32; 2], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
+            ([u32::MAX; 4], [u32::MAX; 2], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
+            (
+                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+                [0xa4093822, 0x299f31d0],
+                [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+            ),
+        ];
+        for (counter, key, expected) in cases {
+            assert_eq!(philox4x32_10(counter, key), expected);
+        }
+    }
+
+    #[test]
+    fn batched_blocks_equal_single_blocks() {
+        let stream = Stream::new(0x0123_4567_89ab_cdef, 42);
+        // Straddle the 2^32 boundary so the high counter word changes inside one batch.
+        let first = (1u64 << 32) - 5;
+        let batch = stream.blocks(first);
+        for lane in 0..LANES {
+            let single = stream.block(first + lane as u64);
+            for word in 0..4 {
+                assert_eq!(batch[word][lane], single[word]);
+            }
+        }
+    }
+
+    #[test]
+    fn rng_walks_the_blocks_in_order() {
+        let mut rng = PhiloxRng::new(7, 3);
+        let stream = Stream::new(7, 3);
+        for block in 0..5 {
+            for word in stream.block(block) {
+                assert_eq!(rng.next_u32(), word);
+            }
+        }
+        let mut bytes = [0u8; 6];
+        rng.fill_bytes(&mut bytes);
+        let next = stream.block(5);
+        assert_eq!(&bytes[..4], &next[0].to_le_bytes());
+        assert_eq!(&bytes[4..], &next[1].to_le_bytes()[..2]);
+    }
+
+    #[test]
+    fn derived_keys_differ() {
+        let keys: Vec<u64> = (0..64).map(|i| derive_key(5, i)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), keys.len());
+        assert_ne!(derive_key(5, 0), derive_key(6, 0));
+    }
+}

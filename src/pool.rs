@@ -1,0 +1,83 @@
+//! The rayon pool heinit_rs fills with: sized by `set_num_threads`, else by the environment
+//! variable HEINIT_RS_NUM_THREADS read at first use, else by the number of CPUs. A pool is tied
+//! to the process that built it; a child made by `fork()` (whose copy has no worker threads)
+//! builds a fresh one on first use instead of waiting on workers that do not exist.
+
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub const ENV_VAR: &str = "HEINIT_RS_NUM_THREADS";
+
+struct State {
+    threads: Option<usize>,
+    pool: Option<(u32, Arc<ThreadPool>)>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State { threads: None, pool: None });
+
+fn state() -> MutexGuard<'static, State> {
+    // A panic while holding the lock leaves plain data behind; keep using it.
+    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The thread count from HEINIT_RS_NUM_THREADS, or an error naming the bad value.
+pub fn threads_from_env() -> Result<Option<usize>, String> {
+    match std::env::var(ENV_VAR) {
+        Err(_) => Ok(None),
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!("{ENV_VAR} must be a positive integer, got {text:?}")),
+        },
+    }
+}
+
+fn configured(state: &mut State) -> Result<usize, String> {
+    if let Some(n) = state.threads {
+        return Ok(n);
+    }
+    let n = match threads_from_env()? {
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    state.threads = Some(n);
+    Ok(n)
+}
+
+/// The configured thread count; an error if HEINIT_RS_NUM_THREADS is set to something invalid.
+pub fn threads() -> Result<usize, String> {
+    configured(&mut state())
+}
+
+/// Set the thread count; the pool is rebuilt on next use.
+pub fn set_threads(n: usize) {
+    let mut state = state();
+    state.threads = Some(n.max(1));
+    if let Some((_, old)) = state.pool.take() {
+        drop(old);
+    }
+}
+
+/// The pool for this process, built on first use (and again after a fork).
+pub fn get() -> Result<Arc<ThreadPool>, String> {
+    let mut state = state();
+    let pid = std::process::id();
+    if let Some((owner, pool)) = &state.pool {
+        if *owner == pid {
+            return Ok(Arc::clone(pool));
+        }
+        // Inherited through fork(): its workers do not exist here. Dropping it would signal
+        // them, so leak the parent's handle instead.
+        if let Some((_, inherited)) = state.pool.take() {
+            core::mem::forget(inherited);
+        }
+    }
+    let threads = configured(&mut state)?;
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("heinit-rs-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| format!("heinit_rs could not start {threads} worker threads: {e}"))?;
+    state.pool = Some((pid, Arc::clone(&pool)));
+    Ok(pool)
+}
