@@ -125,8 +125,8 @@ def calculate_fan_in_and_fan_out(
         return _fans_from_axes(shape, -2, -1, ())
     if ndim < 2:
         raise ValueError(
-            f"Can't compute input and output sizes of a {ndim}-dimensional weights tensor. "
-            "Must be at least 2D (or pass in_axis and out_axis)."
+            f"Can't compute input and output sizes of a {ndim}-dimensional weights tensor "
+            "with default in_axis. Must be at least 2D or specify in_axis explicitly."
         )
     return _fans_from_axes(shape, -2, -1, ())
 

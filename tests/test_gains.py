@@ -1,0 +1,69 @@
+"""The second-moment gains beyond torch: 1 / sqrt(E[f(z)^2]) to 1e-9, checked against scipy."""
+
+import math
+
+import numpy as np
+import pytest
+
+import heinit_rs as h
+
+integrate = pytest.importorskip("scipy.integrate")
+special = pytest.importorskip("scipy.special")
+
+
+def reference_gain(f_scalar):
+    """1 / sqrt(E[f(z)^2]) by scipy.integrate.quad, split at 0 where relu-like kinks sit."""
+    density = lambda z: f_scalar(z) ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    left = integrate.quad(density, -math.inf, 0, epsabs=0, epsrel=1e-13, limit=200)[0]
+    right = integrate.quad(density, 0, math.inf, epsabs=0, epsrel=1e-13, limit=200)[0]
+    return 1 / math.sqrt(left + right)
+
+
+def test_callable_relu_gives_sqrt_two():
+    assert h.calculate_gain(lambda x: np.maximum(x, 0)) == pytest.approx(math.sqrt(2), rel=1e-12)
+
+
+def test_callable_leaky_relu_matches_torch_formula():
+    slope = 0.2
+    got = h.calculate_gain(lambda x: np.where(x > 0, x, slope * x))
+    assert got == pytest.approx(math.sqrt(2 / (1 + slope**2)), rel=1e-12)
+
+
+def test_identity_gives_one_and_tanh_differs_from_torch():
+    assert h.calculate_gain(lambda x: x) == pytest.approx(1.0, rel=1e-12)
+    rule_tanh = h.calculate_gain(np.tanh)
+    assert rule_tanh == pytest.approx(reference_gain(math.tanh), rel=1e-9)
+    assert abs(rule_tanh - h.calculate_gain("tanh")) > 0.05
+
+
+@pytest.mark.parametrize(
+    "name, param, scalar",
+    [
+        ("gelu", None, lambda z: z * special.ndtr(z)),
+        ("silu", None, lambda z: z * special.expit(z)),
+        ("swish", None, lambda z: z * special.expit(z)),
+        ("elu", None, lambda z: z if z > 0 else math.expm1(z)),
+        ("elu", 0.5, lambda z: z if z > 0 else 0.5 * math.expm1(z)),
+        ("mish", None, lambda z: z * math.tanh(math.log1p(math.exp(z)) if z < 30 else z)),
+        ("softplus", None, lambda z: math.log1p(math.exp(z)) if z < 30 else z),
+    ],
+)
+def test_named_rule_gains(name, param, scalar):
+    assert h.calculate_gain(name, param) == pytest.approx(reference_gain(scalar), rel=1e-9)
+
+
+def test_rule_gain_errors():
+    with pytest.raises(ValueError, match="alpha True not a valid number"):
+        h.calculate_gain("elu", True)
+    with pytest.raises(ValueError, match="positive"):
+        h.calculate_gain(lambda x: np.zeros_like(x))
+    with pytest.raises(ValueError, match="non-finite"):
+        h.calculate_gain(lambda x: np.full_like(x, np.nan))
+    with pytest.raises(ValueError, match="Unsupported nonlinearity softmax; use one of linear"):
+        h.calculate_gain("softmax")
+
+
+def test_callable_nonlinearity_in_kaiming(captured_fills):
+    h.kaiming_normal_(np.empty((8, 50), np.float32), nonlinearity=lambda x: np.maximum(x, 0),
+                      seed=0)
+    assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(2 / 50), rel=1e-12)

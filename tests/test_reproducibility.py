@@ -1,0 +1,193 @@
+"""The stream contract (docs/stream-spec.md): values depend on seed and index only."""
+
+import hashlib
+import json
+import threading
+
+import numpy as np
+import pytest
+
+import heinit_rs as h
+from heinit_rs import _core
+
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+
+FUNCTIONS = {
+    "normal_": lambda arr, seed, **kw: h.normal_(arr, 0.25, 1.5, seed=seed, **kw),
+    "uniform_": lambda arr, seed, **kw: h.uniform_(arr, -1.0, 3.0, seed=seed, **kw),
+    "trunc_normal_": lambda arr, seed, **kw: h.trunc_normal_(arr, 0.0, 1.0, -1.0, 2.5, seed=seed,
+                                                              **kw),
+    "kaiming_normal_": lambda arr, seed, **kw: h.kaiming_normal_(arr, seed=seed, **kw),
+}
+
+
+def bits(arr):
+    return arr.view(np.uint32 if arr.dtype == np.float32 else np.uint64).copy()
+
+
+def test_philox_known_answer_vectors():
+    # Random123's kat_vectors for philox4x32_10.
+    assert _core.philox4x32_10([0, 0, 0, 0], [0, 0]) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C,
+                                                          0x9B00DBD8]
+    assert _core.philox4x32_10([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2) == [0x408F276D, 0x41C83B0E,
+                                                                       0xA20BC7C6, 0x6D5451FD]
+    assert _core.philox4x32_10([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344],
+                               [0xA4093822, 0x299F31D0]) == [0xD16CFE09, 0x94FDCCEB, 0x5001E420,
+                                                             0x24126EA1]
+
+
+def test_stream_v1_vectors_are_frozen():
+    """The first values of each distribution and dtype, as specified by stream version 1."""
+    frozen = json.loads((DATA / "stream_v1.json").read_text())
+    for name, by_dtype in frozen["first_values"].items():
+        for dtype, expected in by_dtype.items():
+            arr = FUNCTIONS[name](np.empty((4, 8), dtype), seed=2024)
+            assert bits(arr).ravel().tolist() == expected, (name, dtype)
+    fills = {"normal_": lambda a: h.normal_(a, seed=5), "uniform_": lambda a: h.uniform_(a, -1, 1, seed=5),
+             "trunc_normal_": lambda a: h.trunc_normal_(a, seed=5)}
+    for key, digest in frozen["sha256_1000x1000_seed5"].items():
+        name, dtype = key.split("/")
+        arr = fills[name](np.empty((1000, 1000), dtype))
+        assert hashlib.sha256(arr.tobytes()).hexdigest() == digest, key
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thread_counts_give_identical_bits(name, dtype, threads):
+    results = []
+    for n in (1, 2, 3, 5):
+        h.set_num_threads(n)
+        assert h.get_num_threads() == n
+        results.append(bits(FUNCTIONS[name](np.empty((700, 1100), dtype), seed=7)))
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0], other)
+
+
+def test_done_when_example_one_and_two_threads(threads):
+    h.set_num_threads(1)
+    one = bits(h.kaiming_normal_(np.empty((4096, 4096), np.float32), seed=0))
+    h.set_num_threads(2)
+    two = bits(h.kaiming_normal_(np.empty((4096, 4096), np.float32), seed=0))
+    np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shards_equal_slices_of_the_whole(dtype):
+    shape = (257, 3, 129)
+    full = h.he_normal(shape, dtype=dtype, seed=11)
+    for index in [np.s_[0:100], np.s_[100:257, 1:3], np.s_[5:6, :, 3:128], np.s_[:, 2, 7:9],
+                  np.s_[-10:], np.s_[3, 1, 5], (slice(None), slice(0, 0))]:
+        np.testing.assert_array_equal(bits(h.he_normal(shape, dtype=dtype, seed=11, index=index)),
+                                      bits(full[index]))
+
+
+def test_in_place_blocks_assemble_the_whole():
+    shape = (300, 200)
+    full = h.kaiming_uniform(shape, seed=5)
+    assembled = np.empty(shape, np.float32)
+    for rows in range(0, 300, 64):
+        for cols in (slice(0, 77), slice(77, 200)):
+            block = np.empty((min(64, 300 - rows), cols.stop - cols.start), np.float32)
+            h.kaiming_uniform_(block, seed=5, global_shape=shape,
+                               index=(slice(rows, rows + 64 if rows + 64 < 300 else None), cols))
+            assembled[rows:rows + block.shape[0], cols] = block
+    np.testing.assert_array_equal(bits(assembled), bits(full))
+
+
+def test_huge_global_shape_shard():
+    shape = (10**7, 10**7)
+    corner = h.kaiming_normal(shape, seed=1, index=np.s_[-2:, -3:])
+    assert corner.shape == (2, 3) and np.isfinite(corner).all()
+    again = h.kaiming_normal(shape, seed=1, index=np.s_[10**7 - 1, -3:])
+    np.testing.assert_array_equal(bits(again), bits(corner[1]))
+
+
+@pytest.mark.parametrize("make_view", [
+    lambda a: a.T,
+    lambda a: a[::2],
+    lambda a: a[:, ::3],
+    lambda a: a[::-1, ::-1],
+    lambda a: np.asfortranarray(a),
+    lambda a: a[10:20, 5:60],
+])
+def test_non_contiguous_arrays_equal_contiguous_fills(make_view):
+    base = np.full((120, 90), -7.0, np.float32)
+    view = make_view(base)
+    expected = h.normal_(np.empty(view.shape, np.float32), seed=3)
+    h.normal_(view, seed=3)
+    np.testing.assert_array_equal(bits(np.ascontiguousarray(view)), bits(expected))
+    if np.shares_memory(view, base):
+        covered = np.zeros(base.shape, bool)
+        make_view(covered)[...] = True
+        assert (base[~covered] == -7.0).all()
+
+
+def test_same_seed_same_bits_and_different_seeds_differ():
+    a = bits(h.kaiming_normal((64, 64), seed=42))
+    assert np.array_equal(a, bits(h.kaiming_normal((64, 64), seed=42)))
+    assert not np.array_equal(a, bits(h.kaiming_normal((64, 64), seed=43)))
+    assert np.array_equal(bits(h.kaiming_normal((64, 64), seed=2**64 - 1)),
+                          bits(h.kaiming_normal((64, 64), seed=np.uint64(2**64 - 1))))
+
+
+def test_generator_sequences():
+    g1, g2 = h.Generator(9), h.Generator(9)
+    first, second = h.kaiming_normal((32, 32), seed=g1), h.kaiming_normal((32, 32), seed=g1)
+    assert not np.array_equal(first, second)
+    assert np.array_equal(first, h.kaiming_normal((32, 32), seed=g2))
+    assert np.array_equal(second, h.kaiming_normal((32, 32), seed=g2))
+    # The first draw of Generator(s) is seed=s.
+    assert np.array_equal(first, h.kaiming_normal((32, 32), seed=9))
+    assert g1.draws == 2 and g1.key == 9
+
+
+def test_spawned_generators_are_distinct_and_reproducible():
+    children = h.Generator(4).spawn(3)
+    again = h.Generator(4).spawn(3)
+    values = [bits(h.normal_(np.empty(16, np.float32), seed=c)) for c in children]
+    assert [c.key for c in children] == [c.key for c in again]
+    assert len({v.tobytes() for v in values}) == 3
+    more = h.Generator(4)
+    more.spawn(3)
+    assert [c.key for c in more.spawn(2)] != [c.key for c in children[:2]]
+
+
+def test_manual_seed_makes_default_draws_reproducible():
+    h.manual_seed(123)
+    first = h.kaiming_normal((16, 16))
+    second = h.kaiming_normal((16, 16))
+    h.manual_seed(123)
+    assert np.array_equal(first, h.kaiming_normal((16, 16)))
+    assert np.array_equal(second, h.kaiming_normal((16, 16)))
+    assert h.default_generator().draws == 2
+
+
+def test_default_generator_is_thread_safe():
+    generator = h.manual_seed(77)
+    streams = []
+
+    def draw():
+        for _ in range(200):
+            streams.append(generator.next_stream()[1])
+
+    workers = [threading.Thread(target=draw) for _ in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert sorted(streams) == list(range(1600))
+
+
+def test_environment_variable_sets_threads():
+    import subprocess
+    import sys
+
+    code = "import heinit_rs; print(heinit_rs.get_num_threads())"
+    out = subprocess.run([sys.executable, "-c", code], env={"HEINIT_RS_NUM_THREADS": "3"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "3"
+    bad = subprocess.run([sys.executable, "-c", code], env={"HEINIT_RS_NUM_THREADS": "lots"},
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "HEINIT_RS_NUM_THREADS must be a positive integer" in bad.stderr
