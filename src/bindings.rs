@@ -19,9 +19,20 @@ const F32_WIDE_MATH_BEYOND: f64 = 5.0;
 /// A distribution with its parameters, checked.
 #[derive(Clone, Copy, Debug)]
 enum Distribution {
-    Normal { mean: f64, std: f64 },
-    Uniform { low: f64, high: f64 },
-    TruncNormal { mean: f64, std: f64, low: f64, high: f64 },
+    Normal {
+        mean: f64,
+        std: f64,
+    },
+    Uniform {
+        low: f64,
+        high: f64,
+    },
+    TruncNormal {
+        mean: f64,
+        std: f64,
+        low: f64,
+        high: f64,
+    },
 }
 
 impl Distribution {
@@ -40,7 +51,9 @@ impl Distribution {
             if v.is_finite() {
                 Ok(v)
             } else {
-                Err(PyValueError::new_err(format!("{what} must be finite, got {v}")))
+                Err(PyValueError::new_err(format!(
+                    "{what} must be finite, got {v}"
+                )))
             }
         };
         let dist = match name {
@@ -48,7 +61,9 @@ impl Distribution {
                 expect(2)?;
                 let (mean, std) = (finite("mean", params[0])?, finite("std", params[1])?);
                 if std < 0.0 {
-                    return Err(PyValueError::new_err(format!("std must be >= 0, got {std}")));
+                    return Err(PyValueError::new_err(format!(
+                        "std must be >= 0, got {std}"
+                    )));
                 }
                 Self::Normal { mean, std }
             }
@@ -74,7 +89,12 @@ impl Distribution {
                         "trunc_normal needs bounds a < b, got a={low}, b={high}"
                     )));
                 }
-                Self::TruncNormal { mean, std, low, high }
+                Self::TruncNormal {
+                    mean,
+                    std,
+                    low,
+                    high,
+                }
             }
             other => {
                 return Err(PyValueError::new_err(format!(
@@ -132,15 +152,32 @@ where
     unsafe {
         match dist {
             Distribution::Normal { mean, std } => {
-                let x = Normal { mean: T::from_f64(mean), std: T::from_f64(std) };
+                let x = Normal {
+                    mean: T::from_f64(mean),
+                    std: T::from_f64(std),
+                };
                 fill(&x, &stream, ptr, &plan)
             }
             Distribution::Uniform { low, high } => {
                 fill(&Uniform::<T>::new(low, high), &stream, ptr, &plan)
             }
-            Distribution::TruncNormal { mean, std, low, high } => {
-                let wide_below = if T::PER_BLOCK == 4 { -F32_WIDE_MATH_BEYOND } else { f64::NEG_INFINITY };
-                fill(&TruncNormal::<T>::new(mean, std, low, high, wide_below), &stream, ptr, &plan)
+            Distribution::TruncNormal {
+                mean,
+                std,
+                low,
+                high,
+            } => {
+                let wide_below = if T::PER_BLOCK == 4 {
+                    -F32_WIDE_MATH_BEYOND
+                } else {
+                    f64::NEG_INFINITY
+                };
+                fill(
+                    &TruncNormal::<T>::new(mean, std, low, high, wide_below),
+                    &stream,
+                    ptr,
+                    &plan,
+                )
             }
         }
     }
@@ -227,7 +264,9 @@ fn derive_key(seed: u64, index: u64) -> u64 {
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
     if n < 1 {
-        return Err(PyValueError::new_err(format!("n must be a positive integer, got {n}")));
+        return Err(PyValueError::new_err(format!(
+            "n must be a positive integer, got {n}"
+        )));
     }
     pool::set_threads(n as usize);
     Ok(())

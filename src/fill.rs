@@ -15,10 +15,21 @@ const SCATTER_BUFFER: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GeometryError {
-    RankMismatch { arr: usize, global: usize, offset: usize },
-    OutOfRange { axis: usize, offset: u64, len: usize, global: u64 },
+    RankMismatch {
+        arr: usize,
+        global: usize,
+        offset: usize,
+    },
+    OutOfRange {
+        axis: usize,
+        offset: u64,
+        len: usize,
+        global: u64,
+    },
     TooManyElements,
-    ZeroStride { axis: usize },
+    ZeroStride {
+        axis: usize,
+    },
 }
 
 impl core::fmt::Display for GeometryError {
@@ -81,7 +92,9 @@ impl Plan {
         }
         let mut global_total: u64 = 1;
         for &g in global_shape {
-            global_total = global_total.checked_mul(g).ok_or(GeometryError::TooManyElements)?;
+            global_total = global_total
+                .checked_mul(g)
+                .ok_or(GeometryError::TooManyElements)?;
         }
         if global_total > i64::MAX as u64 {
             return Err(GeometryError::TooManyElements);
@@ -109,7 +122,11 @@ impl Plan {
         };
         let mut axes: Vec<Axis> = (0..rank)
             .filter(|&a| shape[a] != 1)
-            .map(|a| Axis { len: shape[a], mem: strides[a], global: global_strides[a] })
+            .map(|a| Axis {
+                len: shape[a],
+                mem: strides[a],
+                global: global_strides[a],
+            })
             .collect();
         if elements > 0 {
             if let Some(axis) = (0..rank).find(|&a| shape[a] > 1 && strides[a] == 0) {
@@ -124,16 +141,29 @@ impl Plan {
                     if prev.mem == axis.mem * axis.len as isize
                         && prev.global == axis.global * axis.len as u64 =>
                 {
-                    *prev = Axis { len: prev.len * axis.len, mem: axis.mem, global: axis.global };
+                    *prev = Axis {
+                        len: prev.len * axis.len,
+                        mem: axis.mem,
+                        global: axis.global,
+                    };
                 }
                 _ => merged.push(axis),
             }
         }
         let run = match merged.last() {
             Some(last) if last.global == 1 => merged.pop().expect("non-empty"),
-            _ => Axis { len: 1, mem: 1, global: 1 },
+            _ => Axis {
+                len: 1,
+                mem: 1,
+                global: 1,
+            },
         };
-        Ok(Self { base, outer: merged, run, elements })
+        Ok(Self {
+            base,
+            outer: merged,
+            run,
+            elements,
+        })
     }
 
     pub fn elements(&self) -> usize {
@@ -256,7 +286,12 @@ pub unsafe fn fill<T: Real, X: Transform<T>>(
         (0..items).for_each(task);
     } else {
         let min_len = (TASK_ELEMENTS / run.len.max(1)).max(1);
-        pool::get()?.install(|| (0..items).into_par_iter().with_min_len(min_len).for_each(task));
+        pool::get()?.install(|| {
+            (0..items)
+                .into_par_iter()
+                .with_min_len(min_len)
+                .for_each(task)
+        });
     }
     Ok(())
 }
@@ -269,7 +304,15 @@ mod tests {
     fn reference(global_shape: &[u64], stream: &Stream) -> Vec<f32> {
         let n = global_shape.iter().product::<u64>() as usize;
         let mut out = vec![0f32; n];
-        crate::sample::fill_scalar(&Normal { mean: 0.0f32, std: 1.0 }, stream, &mut out, 0);
+        crate::sample::fill_scalar(
+            &Normal {
+                mean: 0.0f32,
+                std: 1.0,
+            },
+            stream,
+            &mut out,
+            0,
+        );
         out
     }
 
@@ -278,8 +321,12 @@ mod tests {
         pool::set_threads(threads);
         let stream = Stream::new(11, 2);
         let full = reference(global, &stream);
-        let span: usize =
-            shape.iter().zip(strides).map(|(&n, &s)| (n.max(1) - 1) * s.unsigned_abs()).sum::<usize>() + 1;
+        let span: usize = shape
+            .iter()
+            .zip(strides)
+            .map(|(&n, &s)| (n.max(1) - 1) * s.unsigned_abs())
+            .sum::<usize>()
+            + 1;
         let mut buffer = vec![f32::NAN; span];
         // Negative strides start from the far end of the buffer.
         let start: isize = shape
@@ -289,7 +336,10 @@ mod tests {
             .map(|(&n, &s)| (n as isize - 1) * -s)
             .sum();
         let plan = Plan::new(shape, strides, global, offset).unwrap();
-        let x = Normal { mean: 0.0f32, std: 1.0 };
+        let x = Normal {
+            mean: 0.0f32,
+            std: 1.0,
+        };
         unsafe { fill(&x, &stream, buffer.as_mut_ptr().offset(start), &plan).unwrap() };
         let rank = shape.len();
         let count: usize = shape.iter().product();
@@ -305,7 +355,11 @@ mod tests {
                 gstride *= global[a];
             }
             g += gidx;
-            assert_eq!(buffer[mem as usize].to_bits(), full[g as usize].to_bits(), "element {flat}");
+            assert_eq!(
+                buffer[mem as usize].to_bits(),
+                full[g as usize].to_bits(),
+                "element {flat}"
+            );
         }
     }
 
@@ -336,7 +390,11 @@ mod tests {
     fn geometry_errors() {
         assert_eq!(
             Plan::new(&[2], &[1], &[2, 2], &[0, 0]),
-            Err(GeometryError::RankMismatch { arr: 1, global: 2, offset: 2 })
+            Err(GeometryError::RankMismatch {
+                arr: 1,
+                global: 2,
+                offset: 2
+            })
         );
         assert!(matches!(
             Plan::new(&[3], &[1], &[4], &[2]),
@@ -346,9 +404,18 @@ mod tests {
             Plan::new(&[1, 1], &[1, 1], &[1 << 32, 1 << 32], &[0, 0]),
             Err(GeometryError::TooManyElements)
         );
-        assert_eq!(Plan::new(&[4, 2], &[0, 1], &[4, 2], &[0, 0]), Err(GeometryError::ZeroStride { axis: 0 }));
+        assert_eq!(
+            Plan::new(&[4, 2], &[0, 1], &[4, 2], &[0, 0]),
+            Err(GeometryError::ZeroStride { axis: 0 })
+        );
         // A block of a huge logical array: the index arithmetic stays in range.
-        let plan = Plan::new(&[2, 3], &[3, 1], &[10_000_000, 10_000_000], &[9_999_998, 9_999_997]).unwrap();
+        let plan = Plan::new(
+            &[2, 3],
+            &[3, 1],
+            &[10_000_000, 10_000_000],
+            &[9_999_998, 9_999_997],
+        )
+        .unwrap();
         assert_eq!(plan.base, 9_999_998 * 10_000_000 + 9_999_997);
     }
 }

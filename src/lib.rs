@@ -1,6 +1,6 @@
+mod bindings;
 pub mod fill;
 pub mod math;
 pub mod philox;
 pub mod pool;
 pub mod sample;
-mod bindings;

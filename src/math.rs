@@ -119,7 +119,11 @@ pub fn ndtri_abs_f32(abs_x: f32, q: f32) -> f32 {
     if w >= GILES_FAR {
         return giles_far(abs_x, q);
     }
-    let poly = if w < GILES_SPLIT { giles_central(w) } else { giles_tail(w) };
+    let poly = if w < GILES_SPLIT {
+        giles_central(w)
+    } else {
+        giles_tail(w)
+    };
     poly * abs_x * core::f32::consts::SQRT_2
 }
 
@@ -233,7 +237,11 @@ pub fn ndtri_abs_f64(c: f64, t: f64) -> f64 {
         as241_central(c)
     } else {
         let r = as241_r(t);
-        if r <= AS241_FAR { as241_near_tail(r) } else { as241_far_tail(r) }
+        if r <= AS241_FAR {
+            as241_near_tail(r)
+        } else {
+            as241_far_tail(r)
+        }
     }
 }
 
@@ -251,7 +259,11 @@ mod tests {
         let c = (p - 0.5).abs();
         let t = p.min(1.0 - p);
         let z = ndtri_abs_f64(c, t);
-        if p < 0.5 { -z } else { z }
+        if p < 0.5 {
+            -z
+        } else {
+            z
+        }
     }
 
     #[test]
@@ -261,8 +273,10 @@ mod tests {
             let exact = (x as f64).ln();
             let got = ln_f32(x) as f64;
             let ulp = f32::EPSILON as f64 * exact.abs().max(f32::MIN_POSITIVE as f64);
-            assert!((got - exact).abs() <= 2.0 * ulp + 1e-7 * (exact.abs() < 1e-3) as u8 as f64,
-                "ln_f32({x}) = {got}, exact {exact}");
+            assert!(
+                (got - exact).abs() <= 2.0 * ulp + 1e-7 * (exact.abs() < 1e-3) as u8 as f64,
+                "ln_f32({x}) = {got}, exact {exact}"
+            );
             x *= 1.000_37;
         }
     }
@@ -273,8 +287,10 @@ mod tests {
         while x < 4.0 {
             let exact = x.ln();
             let got = ln_f64(x);
-            assert!((got - exact).abs() <= 1.0 * f64::EPSILON * exact.abs().max(1e-300),
-                "ln_f64({x}) = {got}, std {exact}");
+            assert!(
+                (got - exact).abs() <= 1.0 * f64::EPSILON * exact.abs().max(1e-300),
+                "ln_f64({x}) = {got}, std {exact}"
+            );
             x *= 1.000_731;
         }
     }
@@ -287,9 +303,18 @@ mod tests {
             let back = ndtr(ndtri(p));
             let tail = p.min(1.0 - p);
             let err = (back - p).abs() / tail;
-            assert!(err < 2e-13 * (1.0 + ndtri(p).abs()).powi(2), "p={p} back={back} err={err}");
-            p = if p < 0.5 { p * 1.37 } else { 1.0 - (1.0 - p) / 1.37 };
-            if (p - 0.5).abs() < 1e-3 { p = 0.5 + 1e-3; }
+            assert!(
+                err < 2e-13 * (1.0 + ndtri(p).abs()).powi(2),
+                "p={p} back={back} err={err}"
+            );
+            p = if p < 0.5 {
+                p * 1.37
+            } else {
+                1.0 - (1.0 - p) / 1.37
+            };
+            if (p - 0.5).abs() < 1e-3 {
+                p = 0.5 + 1e-3;
+            }
             if 1.0 - p < 1e-15 {
                 break;
             }

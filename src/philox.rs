@@ -59,7 +59,12 @@ impl Stream {
     #[inline(always)]
     pub fn block(&self, block: u64) -> [u32; 4] {
         philox4x32_10(
-            [block as u32, (block >> 32) as u32, self.stream[0], self.stream[1]],
+            [
+                block as u32,
+                (block >> 32) as u32,
+                self.stream[0],
+                self.stream[1],
+            ],
             self.key,
         )
     }
@@ -115,7 +120,12 @@ pub struct PhiloxRng {
 
 impl PhiloxRng {
     pub fn new(seed: u64, stream: u64) -> Self {
-        Self { stream: Stream::new(seed, stream), block: 0, words: [0; 4], used: 4 }
+        Self {
+            stream: Stream::new(seed, stream),
+            block: 0,
+            words: [0; 4],
+            used: 4,
+        }
     }
 }
 
@@ -168,8 +178,16 @@ mod tests {
     #[test]
     fn random123_known_answers() {
         let cases = [
-            ([0u32; 4], [0u32; 2], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
-            ([u32::MAX; 4], [u32::MAX; 2], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
+            (
+                [0u32; 4],
+                [0u32; 2],
+                [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+            ),
+            (
+                [u32::MAX; 4],
+                [u32::MAX; 2],
+                [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+            ),
             (
                 [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
                 [0xa4093822, 0x299f31d0],

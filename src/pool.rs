@@ -13,11 +13,16 @@ struct State {
     pool: Option<(u32, Arc<ThreadPool>)>,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { threads: None, pool: None });
+static STATE: Mutex<State> = Mutex::new(State {
+    threads: None,
+    pool: None,
+});
 
 fn state() -> MutexGuard<'static, State> {
     // A panic while holding the lock leaves plain data behind; keep using it.
-    STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The thread count from HEINIT_RS_NUM_THREADS, or an error naming the bad value.
@@ -26,7 +31,9 @@ pub fn threads_from_env() -> Result<Option<usize>, String> {
         Err(_) => Ok(None),
         Ok(text) => match text.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!("{ENV_VAR} must be a positive integer, got {text:?}")),
+            _ => Err(format!(
+                "{ENV_VAR} must be a positive integer, got {text:?}"
+            )),
         },
     }
 }

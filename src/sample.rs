@@ -22,7 +22,11 @@ pub trait Real: Copy + Send + Sync + PartialOrd + 'static {
     #[inline(always)]
     fn clamp_to(self, low: Self, high: Self) -> Self {
         let v = if self < low { low } else { self };
-        if v > high { high } else { v }
+        if v > high {
+            high
+        } else {
+            v
+        }
     }
 }
 
@@ -173,7 +177,11 @@ fn ndtri_abs_many_f64(c: &[f64; LANES], t: &[f64; LANES]) -> [f64; LANES] {
         let near: [f64; LANES] = core::array::from_fn(|j| as241_near_tail(r[j]));
         let far_needed = r.iter().fold(false, |any, &rj| any | (rj > AS241_FAR));
         for j in 0..LANES {
-            let tail = if far_needed && r[j] > AS241_FAR { as241_far_tail(r[j]) } else { near[j] };
+            let tail = if far_needed && r[j] > AS241_FAR {
+                as241_far_tail(r[j])
+            } else {
+                near[j]
+            };
             out[j] = if c[j] <= AS241_SPLIT { out[j] } else { tail };
         }
     }
@@ -272,7 +280,11 @@ impl<T: Real> TruncNormal<T> {
     pub fn new(mean: f64, std: f64, low: f64, high: f64, wide_math_below: f64) -> Self {
         let (alpha, beta) = ((low - mean) / std, (high - mean) / std);
         let mirrored = alpha > 0.0;
-        let (alpha, beta) = if mirrored { (-beta, -alpha) } else { (alpha, beta) };
+        let (alpha, beta) = if mirrored {
+            (-beta, -alpha)
+        } else {
+            (alpha, beta)
+        };
         let (p_low, p_high) = (ndtr(alpha), ndtr(beta));
         // In single precision Phi^-1 loses accuracy where Phi(beta) is tiny: use f64 math there.
         let wide_math = (beta < wide_math_below).then_some((p_low, p_high - p_low));
@@ -299,13 +311,21 @@ impl<T: Real> TruncNormal<T> {
 #[inline(always)]
 fn prob_parts_f32(p: f32) -> (bool, f32, f32) {
     let upper = 1.0 - p;
-    ((p < 0.5), (p + p - 1.0).abs(), 2.0 * if p < upper { p } else { upper })
+    (
+        (p < 0.5),
+        (p + p - 1.0).abs(),
+        2.0 * if p < upper { p } else { upper },
+    )
 }
 
 #[inline(always)]
 fn prob_parts_f64(p: f64) -> (bool, f64, f64) {
     let upper = 1.0 - p;
-    ((p < 0.5), (p - 0.5).abs(), if p < upper { p } else { upper })
+    (
+        (p < 0.5),
+        (p - 0.5).abs(),
+        if p < upper { p } else { upper },
+    )
 }
 
 #[inline(always)]
@@ -435,8 +455,14 @@ mod tests {
 
     #[test]
     fn batched_and_scalar_kernels_give_the_same_bits() {
-        check_paths_agree(&Normal { mean: 0.5f32, std: 2.0 });
-        check_paths_agree(&Normal { mean: 0.5f64, std: 2.0 });
+        check_paths_agree(&Normal {
+            mean: 0.5f32,
+            std: 2.0,
+        });
+        check_paths_agree(&Normal {
+            mean: 0.5f64,
+            std: 2.0,
+        });
         check_paths_agree(&Uniform::<f32>::new(-3.0, 1.0));
         check_paths_agree(&Uniform::<f64>::new(-3.0, 1.0));
         for (low, high) in [(-2.0, 2.0), (1.0, f64::INFINITY), (-9.0, -8.0), (6.0, 7.0)] {
@@ -450,8 +476,16 @@ mod tests {
         let stream = Stream::new(1, 0);
         let mut out = vec![0f32; 200_000];
         for (low, high) in [(-2.0, 2.0), (0.5, 0.50001), (-9.0, -8.0), (30.0, 31.0)] {
-            fill_run(&TruncNormal::<f32>::new(0.0, 1.0, low, high, -5.0), &stream, &mut out, 0);
-            assert!(out.iter().all(|&v| v >= low as f32 && v <= high as f32), "[{low}, {high}]");
+            fill_run(
+                &TruncNormal::<f32>::new(0.0, 1.0, low, high, -5.0),
+                &stream,
+                &mut out,
+                0,
+            );
+            assert!(
+                out.iter().all(|&v| v >= low as f32 && v <= high as f32),
+                "[{low}, {high}]"
+            );
         }
         fill_run(&Uniform::<f32>::new(-1e-3, 1e-3), &stream, &mut out, 0);
         assert!(out.iter().all(|&v| (-1e-3..=1e-3).contains(&v)));
@@ -467,15 +501,37 @@ mod tests {
             let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64;
             (mean, var)
         };
-        fill_run(&Normal { mean: 1.0, std: 3.0 }, &stream, &mut out, 0);
+        fill_run(
+            &Normal {
+                mean: 1.0,
+                std: 3.0,
+            },
+            &stream,
+            &mut out,
+            0,
+        );
         let (mean, var) = moments(&out);
         // 5-sigma bands: sd(mean) = 3/sqrt(n), sd(var) = 9 sqrt(2/n).
-        assert!((mean - 1.0).abs() < 5.0 * 3.0 / (n as f64).sqrt(), "mean {mean}");
-        assert!((var - 9.0).abs() < 5.0 * 9.0 * (2.0 / n as f64).sqrt(), "var {var}");
-        fill_run(&TruncNormal::<f64>::new(0.0, 1.0, -2.0, 2.0, -5.0), &stream, &mut out, 0);
+        assert!(
+            (mean - 1.0).abs() < 5.0 * 3.0 / (n as f64).sqrt(),
+            "mean {mean}"
+        );
+        assert!(
+            (var - 9.0).abs() < 5.0 * 9.0 * (2.0 / n as f64).sqrt(),
+            "var {var}"
+        );
+        fill_run(
+            &TruncNormal::<f64>::new(0.0, 1.0, -2.0, 2.0, -5.0),
+            &stream,
+            &mut out,
+            0,
+        );
         let (mean, var) = moments(&out);
         let expected_var = 0.879_625_661_034_239_78_f64.powi(2);
         assert!(mean.abs() < 5.0 * expected_var.sqrt() / (n as f64).sqrt());
-        assert!((var - expected_var).abs() < 5.0 * 0.6 * (2.0 / n as f64).sqrt(), "var {var}");
+        assert!(
+            (var - expected_var).abs() < 5.0 * 0.6 * (2.0 / n as f64).sqrt(),
+            "var {var}"
+        );
     }
 }

@@ -1,0 +1,196 @@
+"""The heinit-rs command line: `heinit-rs bench` compares heinit_rs with NumPy, torch (when
+installed) and a plain memory fill, in one process, as ratios."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import heinit_rs as h
+
+
+@dataclass
+class Workload:
+    name: str
+    description: str
+    elements: int
+    # implementation name -> zero-argument callable; "heinit_rs" first.
+    runs: dict[str, Callable[[], object]] = field(default_factory=dict)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
+    shape = (size, size)
+    n = size * size
+    rng = np.random.default_rng(0)
+    arr = np.empty(shape, dtype)
+    std = math.sqrt(2.0 / size)
+    bound = math.sqrt(3.0) * std
+    keras_std = std / 0.87962566103423978
+    torch = _torch()
+    tensor = None
+    if torch is not None:
+        torch.set_num_threads(threads)
+        tensor = torch.from_numpy(arr)
+
+    def numpy_normal():
+        rng.standard_normal(out=arr, dtype=dtype)
+        np.multiply(arr, dtype.type(std), out=arr)
+
+    def numpy_uniform():
+        rng.random(out=arr, dtype=dtype)
+        np.multiply(arr, dtype.type(2 * bound), out=arr)
+        np.subtract(arr, dtype.type(bound), out=arr)
+
+    result = [
+        Workload("he_normal_", "kaiming_normal_(relu) in place", n, {
+            "heinit_rs": lambda: h.kaiming_normal_(arr, nonlinearity="relu", seed=1),
+            "numpy": numpy_normal,
+        }),
+        Workload("he_uniform_", "kaiming_uniform_(relu) in place", n, {
+            "heinit_rs": lambda: h.kaiming_uniform_(arr, nonlinearity="relu", seed=1),
+            "numpy": numpy_uniform,
+        }),
+        Workload("trunc_normal_", "Keras he_normal: truncated at 2 std, in place", n, {
+            "heinit_rs": lambda: h.trunc_normal_(arr, 0.0, keras_std, -2 * keras_std,
+                                                 2 * keras_std, seed=1),
+            "heinit_rs normal": lambda: h.kaiming_normal_(arr, nonlinearity="relu", seed=1),
+        }),
+        Workload("he_normal new", "kaiming_normal(shape): a new array", n, {
+            "heinit_rs": lambda: h.kaiming_normal(shape, nonlinearity="relu", dtype=dtype, seed=1),
+            "numpy": lambda: rng.standard_normal(shape, dtype=dtype) * dtype.type(std),
+        }),
+        Workload("small (256, 1)", "kaiming_normal((256, 1)): per-call overhead", 256, {
+            "heinit_rs": lambda: h.kaiming_normal((256, 1), dtype=dtype, seed=1),
+            "numpy": lambda: rng.standard_normal(256, dtype=dtype),
+        }),
+        Workload("small (64, 64)", "kaiming_normal((64, 64)): per-call overhead", 4096, {
+            "heinit_rs": lambda: h.kaiming_normal((64, 64), dtype=dtype, seed=1),
+            "numpy": lambda: rng.standard_normal((64, 64), dtype=dtype),
+        }),
+    ]
+    if torch is not None:
+        init = torch.nn.init
+        result[0].runs["torch"] = lambda: init.kaiming_normal_(tensor, nonlinearity="relu")
+        result[1].runs["torch"] = lambda: init.kaiming_uniform_(tensor, nonlinearity="relu")
+        result[2].runs["torch"] = lambda: init.trunc_normal_(tensor, 0.0, keras_std,
+                                                             -2 * keras_std, 2 * keras_std)
+        torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
+        result[3].runs["torch"] = lambda: init.kaiming_normal_(
+            torch.empty(shape, dtype=torch_dtype), nonlinearity="relu")
+    for workload in result[:3]:
+        workload.runs["fill"] = lambda: arr.fill(1.0)
+    result[3].runs["numpy empty+fill"] = lambda: np.empty(shape, dtype).fill(1.0)
+    return result
+
+
+def best_time(fn: Callable[[], object], repeat: int, elements: int) -> float:
+    # Small calls are timed in batches so the clock's resolution does not matter.
+    inner = max(1, 200_000 // max(elements, 1))
+    fn()
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - start) / inner)
+    return best
+
+
+def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
+              progress: Callable[[str], None]) -> dict:
+    h.set_num_threads(threads)
+    items = workloads(size, dtype, threads)
+    total = sum(len(w.runs) for w in items)
+    done = 0
+    report = []
+    for workload in items:
+        results = {}
+        for name, fn in workload.runs.items():
+            done += 1
+            progress(f"[{done}/{total}] {workload.name}: {name}")
+            seconds = best_time(fn, repeat, workload.elements)
+            results[name] = {
+                "seconds": seconds,
+                "ns_per_element": seconds / workload.elements * 1e9,
+                "gb_per_s": workload.elements * dtype.itemsize / seconds / 1e9,
+            }
+        ours = results["heinit_rs"]["seconds"]
+        ratios = {name: r["seconds"] / ours for name, r in results.items() if name != "heinit_rs"}
+        report.append({"workload": workload.name, "description": workload.description,
+                       "elements": workload.elements, "results": results,
+                       "time_relative_to_heinit_rs": ratios})
+    torch = _torch()
+    return {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version()},
+        "versions": {"heinit_rs": h.__version__, "numpy": np.__version__,
+                     "torch": getattr(torch, "__version__", None)},
+        "threads": threads, "size": size, "dtype": str(dtype), "repeat": repeat,
+        "workloads": report,
+    }
+
+
+def format_table(report: dict) -> str:
+    lines = [
+        f"heinit_rs {report['versions']['heinit_rs']} bench: {report['size']} x {report['size']} "
+        f"{report['dtype']}, {report['threads']} threads, best of {report['repeat']}, "
+        f"numpy {report['versions']['numpy']}, torch {report['versions']['torch'] or 'not installed'}",
+        "time x = that implementation's time / heinit_rs's time (above 1: heinit_rs is faster)",
+    ]
+    for w in report["workloads"]:
+        lines += ["", f"{w['workload']}  ({w['description']}, {w['elements']} elements)",
+                  f"  {'implementation':<20}{'ns/element':>12}{'GB/s':>9}{'time x':>9}"]
+        for name, r in w["results"].items():
+            ratio = w["time_relative_to_heinit_rs"].get(name)
+            lines.append(f"  {name:<20}{r['ns_per_element']:>12.3f}{r['gb_per_s']:>9.2f}"
+                         f"{'' if ratio is None else f'{ratio:.2f}':>9}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="heinit-rs", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="time heinit_rs against NumPy, torch and a memory fill")
+    bench.add_argument("--size", type=int, default=4096, help="side of the square array (4096)")
+    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    bench.add_argument("--threads", type=int, default=None,
+                       help="worker threads (default: heinit_rs's setting, all cores)")
+    bench.add_argument("--repeat", type=int, default=7, help="runs per measurement; best kept")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    if args.size < 1 or args.repeat < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--size, --repeat and --threads must be positive")
+    threads = args.threads or h.get_num_threads()
+    show = sys.stderr.isatty()
+
+    def progress(message: str) -> None:
+        if show:
+            print(f"\r\033[K{message}", end="", file=sys.stderr, flush=True)
+
+    report = run_bench(args.size, np.dtype(args.dtype), threads, args.repeat, progress)
+    if show:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+import json
+import subprocess
+import sys
+
+import heinit_rs._cli as cli
+
+
+def test_bench_json_reports_every_workload(capsys):
+    assert cli.main(["bench", "--size", "64", "--repeat", "1", "--json", "--threads", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["size"] == 64 and report["threads"] == 2
+    names = [w["workload"] for w in report["workloads"]]
+    assert names[:4] == ["he_normal_", "he_uniform_", "trunc_normal_", "he_normal new"]
+    for w in report["workloads"]:
+        ours = w["results"]["heinit_rs"]
+        assert ours["ns_per_element"] > 0 and ours["gb_per_s"] > 0
+        assert "numpy" in w["results"] or w["workload"] == "trunc_normal_"
+
+
+def test_bench_table_from_the_console_script():
+    out = subprocess.run([sys.executable, "-m", "heinit_rs._cli", "bench", "--size", "32",
+                          "--repeat", "1", "--dtype", "float64"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "32 x 32 float64" in out and "he_normal_" in out and "numpy" in out
+
+
+def test_bench_rejects_bad_sizes(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--size", "0"])
+    assert "--size" in capsys.readouterr().err
