@@ -2,6 +2,7 @@
 //! array, release the GIL and call the kernels. The Python layer (python/heinit_rs) validates
 //! arguments with friendlier messages first; these checks are the last line of defence.
 
+use crate::dispatch::{self, Path};
 use crate::fill::{fill, Plan};
 use crate::philox::{self, Stream};
 use crate::pool;
@@ -260,6 +261,24 @@ fn derive_key(seed: u64, index: u64) -> u64 {
     philox::derive_key(seed, index)
 }
 
+/// Force the instruction-set path ("scalar", "baseline", "avx2", "avx512"); all give the same bits.
+#[pyfunction]
+fn set_simd_path(name: &str) -> PyResult<()> {
+    Path::parse(name).and_then(dispatch::set_path).map_err(PyValueError::new_err)
+}
+
+/// The instruction-set path in force.
+#[pyfunction]
+fn get_simd_path() -> PyResult<&'static str> {
+    dispatch::current().map(Path::name).map_err(PyValueError::new_err)
+}
+
+/// The paths this CPU supports.
+#[pyfunction]
+fn supported_simd_paths() -> Vec<&'static str> {
+    Path::ALL.into_iter().filter(|p| p.supported()).map(Path::name).collect()
+}
+
 /// Set the number of worker threads used for large fills.
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
@@ -287,5 +306,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(derive_key, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(set_simd_path, m)?)?;
+    m.add_function(wrap_pyfunction!(get_simd_path, m)?)?;
+    m.add_function(wrap_pyfunction!(supported_simd_paths, m)?)?;
     Ok(())
 }

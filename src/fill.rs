@@ -1,9 +1,10 @@
 //! The parallel fill: maps the elements of a (possibly strided) block of a larger logical
 //! array to their global C-order indices and hands contiguous runs of them to the kernels.
 
+use crate::dispatch::{self, Path};
 use crate::philox::Stream;
 use crate::pool;
-use crate::sample::{fill_run, Real, Transform};
+use crate::sample::{Real, Transform};
 use rayon::prelude::*;
 
 /// Elements a task fills, when runs are long enough to split.
@@ -217,6 +218,7 @@ unsafe impl<T: Send> Sync for SharedPtr<T> {}
 /// # Safety
 /// `ptr.offset(k * stride)` for `k < len` must be valid, writable and not accessed elsewhere.
 unsafe fn fill_strided<T: Real, X: Transform<T>>(
+    path: Path,
     x: &X,
     stream: &Stream,
     ptr: *mut T,
@@ -227,14 +229,14 @@ unsafe fn fill_strided<T: Real, X: Transform<T>>(
     if stride == 1 {
         // SAFETY: the caller guarantees `len` contiguous writable elements.
         let out = unsafe { core::slice::from_raw_parts_mut(ptr, len) };
-        fill_run(x, stream, out, first);
+        dispatch::fill_run_on(path, x, stream, out, first);
         return;
     }
     let mut buffer = [T::from_f64(0.0); SCATTER_BUFFER];
     let mut done = 0usize;
     while done < len {
         let n = (len - done).min(SCATTER_BUFFER);
-        fill_run(x, stream, &mut buffer[..n], first + done as u64);
+        dispatch::fill_run_on(path, x, stream, &mut buffer[..n], first + done as u64);
         for (k, &v) in buffer[..n].iter().enumerate() {
             // SAFETY: (done + k) < len, so this is one of the caller's elements.
             unsafe { ptr.offset((done + k) as isize * stride).write(v) };
@@ -257,6 +259,7 @@ pub unsafe fn fill<T: Real, X: Transform<T>>(
     if plan.elements == 0 {
         return Ok(());
     }
+    let path = dispatch::current()?;
     let rows = plan.rows();
     let run = plan.run;
     let shared = SharedPtr(ptr);
@@ -272,6 +275,7 @@ pub unsafe fn fill<T: Real, X: Transform<T>>(
         // SAFETY: row `row`, elements start..start+len lie inside the caller's block.
         unsafe {
             fill_strided(
+                path,
                 x,
                 stream,
                 shared.0.offset(mem + start as isize * run.mem),

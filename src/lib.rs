@@ -1,4 +1,5 @@
 mod bindings;
+pub mod dispatch;
 pub mod fill;
 pub mod math;
 pub mod philox;

@@ -10,23 +10,26 @@ use crate::math::*;
 use crate::philox::{Stream, LANES};
 
 /// A floating-point element type with its mapping from Philox words to per-value draws.
+///
+/// Elements come in groups of `16 * PER_BLOCK`, one group per `LANES` = 16 consecutive blocks:
+/// element `16 * k + j` of group `g` takes lane `k` (a word for f32, a pair of words for f64)
+/// of block `16 g + j`. The lane-batched kernel then reads each word row contiguously.
 pub trait Real: Copy + Send + Sync + PartialOrd + 'static {
     /// The random bits of one value.
-    type Draw: Copy + Default;
+    type Draw: Copy;
     /// Values per 128-bit Philox block.
     const PER_BLOCK: usize;
+    /// Elements per group of LANES blocks.
+    const GROUP: u64 = (LANES * Self::PER_BLOCK) as u64;
     fn from_f64(x: f64) -> Self;
-    fn draw(words: &[u32; 4], lane: usize) -> Self::Draw;
-    /// `LANES` blocks to `LANES * PER_BLOCK` values, written in element order.
+    /// Lane `lane` of column `j` of a group's transposed words.
+    fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> Self::Draw;
+    /// One group's words to its `GROUP` values, in element order.
     fn batch<X: Transform<Self>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [Self]);
     #[inline(always)]
     fn clamp_to(self, low: Self, high: Self) -> Self {
         let v = if self < low { low } else { self };
-        if v > high {
-            high
-        } else {
-            v
-        }
+        if v > high { high } else { v }
     }
 }
 
@@ -37,17 +40,13 @@ impl Real for f32 {
         x as f32
     }
     #[inline(always)]
-    fn draw(words: &[u32; 4], lane: usize) -> u32 {
-        words[lane]
+    fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> u32 {
+        words[lane][j]
     }
     #[inline(always)]
     fn batch<X: Transform<f32>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [f32]) {
-        let out = &mut out[..4 * LANES];
-        for (k, lane_words) in words.iter().enumerate() {
-            let values = x.many(lane_words);
-            for j in 0..LANES {
-                out[4 * j + k] = values[j];
-            }
+        for (chunk, row) in out[..4 * LANES].chunks_exact_mut(LANES).zip(words) {
+            chunk.copy_from_slice(&x.many(row));
         }
     }
 }
@@ -59,21 +58,17 @@ impl Real for f64 {
         x
     }
     #[inline(always)]
-    fn draw(words: &[u32; 4], lane: usize) -> u64 {
-        u64::from(words[2 * lane]) | (u64::from(words[2 * lane + 1]) << 32)
+    fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> u64 {
+        u64::from(words[2 * lane][j]) | (u64::from(words[2 * lane + 1][j]) << 32)
     }
     #[inline(always)]
     fn batch<X: Transform<f64>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [f64]) {
-        let out = &mut out[..2 * LANES];
-        for k in 0..2 {
+        for (lane, chunk) in out[..2 * LANES].chunks_exact_mut(LANES).enumerate() {
             let mut draws = [0u64; LANES];
-            for j in 0..LANES {
-                draws[j] = u64::from(words[2 * k][j]) | (u64::from(words[2 * k + 1][j]) << 32);
+            for (j, d) in draws.iter_mut().enumerate() {
+                *d = Self::draw(words, lane, j);
             }
-            let values = x.many(&draws);
-            for j in 0..LANES {
-                out[2 * j + k] = values[j];
-            }
+            chunk.copy_from_slice(&x.many(&draws));
         }
     }
 }
@@ -83,7 +78,11 @@ pub trait Transform<T: Real>: Sync {
     fn one(&self, draw: T::Draw) -> T;
     #[inline(always)]
     fn many(&self, draws: &[T::Draw; LANES]) -> [T; LANES] {
-        core::array::from_fn(|j| self.one(draws[j]))
+        let mut out = [T::from_f64(0.0); LANES];
+        for j in 0..LANES {
+            out[j] = self.one(draws[j]);
+        }
+        out
     }
 }
 
@@ -148,17 +147,27 @@ fn with_sign_f64(negative: bool, magnitude: f64) -> f64 {
 /// Lane-batched |Phi^-1| in f32: the tail polynomial runs only for batches that need it.
 #[inline(always)]
 fn ndtri_abs_many_f32(abs_x: &[f32; LANES], q: &[f32; LANES]) -> [f32; LANES] {
-    let w: [f32; LANES] = core::array::from_fn(|j| giles_w(q[j]));
-    let mut poly: [f32; LANES] = core::array::from_fn(|j| giles_central(w[j]));
-    if w.iter().fold(false, |any, &wj| any | (wj >= GILES_SPLIT)) {
+    let mut w = [0f32; LANES];
+    let mut poly = [0f32; LANES];
+    let mut any_tail = false;
+    for j in 0..LANES {
+        w[j] = giles_w(q[j]);
+        poly[j] = giles_central(w[j]);
+        any_tail |= w[j] >= GILES_SPLIT;
+    }
+    if any_tail {
         for j in 0..LANES {
             let tail = giles_tail(w[j]);
             poly[j] = if w[j] < GILES_SPLIT { poly[j] } else { tail };
         }
     }
-    let mut z: [f32; LANES] =
-        core::array::from_fn(|j| poly[j] * abs_x[j] * core::f32::consts::SQRT_2);
-    if w.iter().fold(false, |any, &wj| any | (wj >= GILES_FAR)) {
+    let mut z = [0f32; LANES];
+    let mut any_far = false;
+    for j in 0..LANES {
+        z[j] = poly[j] * abs_x[j] * core::f32::consts::SQRT_2;
+        any_far |= w[j] >= GILES_FAR;
+    }
+    if any_far {
         for j in 0..LANES {
             if w[j] >= GILES_FAR {
                 z[j] = giles_far(abs_x[j], q[j]);
@@ -171,18 +180,27 @@ fn ndtri_abs_many_f32(abs_x: &[f32; LANES], q: &[f32; LANES]) -> [f32; LANES] {
 /// Lane-batched |Phi^-1| in f64, selecting per lane exactly as `ndtri_abs_f64` branches.
 #[inline(always)]
 fn ndtri_abs_many_f64(c: &[f64; LANES], t: &[f64; LANES]) -> [f64; LANES] {
-    let mut out: [f64; LANES] = core::array::from_fn(|j| as241_central(c[j]));
-    if c.iter().fold(false, |any, &cj| any | (cj > AS241_SPLIT)) {
-        let r: [f64; LANES] = core::array::from_fn(|j| as241_r(t[j]));
-        let near: [f64; LANES] = core::array::from_fn(|j| as241_near_tail(r[j]));
-        let far_needed = r.iter().fold(false, |any, &rj| any | (rj > AS241_FAR));
+    let mut out = [0f64; LANES];
+    let mut any_tail = false;
+    for j in 0..LANES {
+        out[j] = as241_central(c[j]);
+        any_tail |= c[j] > AS241_SPLIT;
+    }
+    if any_tail {
+        let mut r = [0f64; LANES];
+        let mut any_far = false;
         for j in 0..LANES {
-            let tail = if far_needed && r[j] > AS241_FAR {
-                as241_far_tail(r[j])
-            } else {
-                near[j]
-            };
-            out[j] = if c[j] <= AS241_SPLIT { out[j] } else { tail };
+            r[j] = as241_r(t[j]);
+            let near = as241_near_tail(r[j]);
+            out[j] = if c[j] <= AS241_SPLIT { out[j] } else { near };
+            any_far |= c[j] > AS241_SPLIT && r[j] > AS241_FAR;
+        }
+        if any_far {
+            for j in 0..LANES {
+                if c[j] > AS241_SPLIT && r[j] > AS241_FAR {
+                    out[j] = as241_far_tail(r[j]);
+                }
+            }
         }
     }
     out
@@ -203,9 +221,15 @@ impl Transform<f32> for Normal<f32> {
     }
     #[inline(always)]
     fn many(&self, draws: &[u32; LANES]) -> [f32; LANES] {
-        let parts: [(bool, f32, f32); LANES] = core::array::from_fn(|j| normal_parts_f32(draws[j]));
-        let z = ndtri_abs_many_f32(&parts.map(|p| p.1), &parts.map(|p| p.2));
-        core::array::from_fn(|j| self.mean + self.std * with_sign_f32(parts[j].0, z[j]))
+        let (mut negative, mut abs_x, mut q) = ([false; LANES], [0f32; LANES], [0f32; LANES]);
+        for j in 0..LANES {
+            (negative[j], abs_x[j], q[j]) = normal_parts_f32(draws[j]);
+        }
+        let mut z = ndtri_abs_many_f32(&abs_x, &q);
+        for j in 0..LANES {
+            z[j] = self.mean + self.std * with_sign_f32(negative[j], z[j]);
+        }
+        z
     }
 }
 
@@ -217,9 +241,15 @@ impl Transform<f64> for Normal<f64> {
     }
     #[inline(always)]
     fn many(&self, draws: &[u64; LANES]) -> [f64; LANES] {
-        let parts: [(bool, f64, f64); LANES] = core::array::from_fn(|j| normal_parts_f64(draws[j]));
-        let z = ndtri_abs_many_f64(&parts.map(|p| p.1), &parts.map(|p| p.2));
-        core::array::from_fn(|j| self.mean + self.std * with_sign_f64(parts[j].0, z[j]))
+        let (mut negative, mut c, mut t) = ([false; LANES], [0f64; LANES], [0f64; LANES]);
+        for j in 0..LANES {
+            (negative[j], c[j], t[j]) = normal_parts_f64(draws[j]);
+        }
+        let mut z = ndtri_abs_many_f64(&c, &t);
+        for j in 0..LANES {
+            z[j] = self.mean + self.std * with_sign_f64(negative[j], z[j]);
+        }
+        z
     }
 }
 
@@ -345,29 +375,32 @@ impl Transform<f32> for TruncNormal<f32> {
             None => {
                 let p = self.p_low + open_unit_f32(draw) * self.p_width;
                 let (negative, abs_x, q) = prob_parts_f32(p);
-                with_sign_f32(negative, ndtri_abs_f32(abs_x, q))
+                with_sign_f32(negative != self.mirrored, ndtri_abs_f32(abs_x, q))
             }
             Some((p_low, p_width)) => {
                 let u = (f64::from(draw) + 0.5) * (1.0 / 4_294_967_296.0);
                 let (negative, c, t) = prob_parts_f64(p_low + u * p_width);
-                with_sign_f64(negative, ndtri_abs_f64(c, t)) as f32
+                with_sign_f64(negative != self.mirrored, ndtri_abs_f64(c, t)) as f32
             }
         };
-        self.finish(if self.mirrored { -z } else { z }, affine_f32)
+        self.finish(z, affine_f32)
     }
     #[inline(always)]
     fn many(&self, draws: &[u32; LANES]) -> [f32; LANES] {
         if self.wide_math.is_some() {
             return core::array::from_fn(|j| self.one(draws[j]));
         }
-        let parts: [(bool, f32, f32); LANES] = core::array::from_fn(|j| {
-            prob_parts_f32(self.p_low + open_unit_f32(draws[j]) * self.p_width)
-        });
-        let z = ndtri_abs_many_f32(&parts.map(|p| p.1), &parts.map(|p| p.2));
-        core::array::from_fn(|j| {
-            let z = with_sign_f32(parts[j].0, z[j]);
-            self.finish(if self.mirrored { -z } else { z }, affine_f32)
-        })
+        let (mut negative, mut abs_x, mut q) = ([false; LANES], [0f32; LANES], [0f32; LANES]);
+        for j in 0..LANES {
+            let p = self.p_low + open_unit_f32(draws[j]) * self.p_width;
+            (negative[j], abs_x[j], q[j]) = prob_parts_f32(p);
+        }
+        let mut z = ndtri_abs_many_f32(&abs_x, &q);
+        for j in 0..LANES {
+            let signed = with_sign_f32(negative[j] != self.mirrored, z[j]);
+            z[j] = self.finish(signed, affine_f32);
+        }
+        z
     }
 }
 
@@ -375,56 +408,74 @@ impl Transform<f64> for TruncNormal<f64> {
     #[inline(always)]
     fn one(&self, draw: u64) -> f64 {
         let (negative, c, t) = prob_parts_f64(self.p_low + open_unit_f64(draw) * self.p_width);
-        let z = with_sign_f64(negative, ndtri_abs_f64(c, t));
-        self.finish(if self.mirrored { -z } else { z }, affine_f64)
+        self.finish(with_sign_f64(negative != self.mirrored, ndtri_abs_f64(c, t)), affine_f64)
     }
     #[inline(always)]
     fn many(&self, draws: &[u64; LANES]) -> [f64; LANES] {
-        let parts: [(bool, f64, f64); LANES] = core::array::from_fn(|j| {
-            prob_parts_f64(self.p_low + open_unit_f64(draws[j]) * self.p_width)
-        });
-        let z = ndtri_abs_many_f64(&parts.map(|p| p.1), &parts.map(|p| p.2));
-        core::array::from_fn(|j| {
-            let z = with_sign_f64(parts[j].0, z[j]);
-            self.finish(if self.mirrored { -z } else { z }, affine_f64)
-        })
+        let (mut negative, mut c, mut t) = ([false; LANES], [0f64; LANES], [0f64; LANES]);
+        for j in 0..LANES {
+            let p = self.p_low + open_unit_f64(draws[j]) * self.p_width;
+            (negative[j], c[j], t[j]) = prob_parts_f64(p);
+        }
+        let mut z = ndtri_abs_many_f64(&c, &t);
+        for j in 0..LANES {
+            let signed = with_sign_f64(negative[j] != self.mirrored, z[j]);
+            z[j] = self.finish(signed, affine_f64);
+        }
+        z
     }
 }
 
-/// Fill `out` with elements `first, first + 1, ...` of the stream: scalar up to the first
-/// batch boundary, lane-batched through the middle, scalar for the rest.
+/// Fill `out` with elements `first, first + 1, ...` of the stream: element by element up to
+/// the first group boundary, a group at a time through the middle, element by element after.
 #[inline(always)]
 pub fn fill_run<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
-    let batch = (LANES * T::PER_BLOCK) as u64;
+    fill_run_with(x, stream, out, first, |stream, block| stream.blocks(block))
+}
+
+/// `fill_run` with a given lane-batched block generator (see `philox::blocks_avx512`).
+#[inline(always)]
+pub fn fill_run_with<T: Real, X: Transform<T>>(
+    x: &X,
+    stream: &Stream,
+    out: &mut [T],
+    first: u64,
+    blocks: impl Fn(&Stream, u64) -> [[u32; LANES]; 4],
+) {
     let len = out.len() as u64;
-    let head = ((batch - first % batch) % batch).min(len) as usize;
+    let head = ((T::GROUP - first % T::GROUP) % T::GROUP).min(len) as usize;
     let (head_out, rest) = out.split_at_mut(head);
     fill_scalar(x, stream, head_out, first);
     let mut index = first + head as u64;
-    let mut chunks = rest.chunks_exact_mut(batch as usize);
+    let mut chunks = rest.chunks_exact_mut(T::GROUP as usize);
     for chunk in &mut chunks {
-        T::batch(x, &stream.blocks(index / T::PER_BLOCK as u64), chunk);
-        index += batch;
+        T::batch(x, &blocks(stream, index / T::GROUP * LANES as u64), chunk);
+        index += T::GROUP;
     }
     fill_scalar(x, stream, chunks.into_remainder(), index);
 }
 
-/// One element at a time, computing each block once.
+/// One element at a time (the reference path), computing each group's blocks once.
 pub fn fill_scalar<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
-    let per_block = T::PER_BLOCK as u64;
-    let mut cached: Option<(u64, [u32; 4])> = None;
+    let mut cached: Option<(u64, [[u32; LANES]; 4])> = None;
     for (offset, slot) in out.iter_mut().enumerate() {
         let index = first + offset as u64;
-        let block = index / per_block;
+        let (group, within) = (index / T::GROUP, (index % T::GROUP) as usize);
         let words = match cached {
-            Some((b, words)) if b == block => words,
+            Some((g, words)) if g == group => words,
             _ => {
-                let words = stream.block(block);
-                cached = Some((block, words));
+                let mut words = [[0u32; LANES]; 4];
+                for j in 0..LANES {
+                    let block = stream.block(group * LANES as u64 + j as u64);
+                    for w in 0..4 {
+                        words[w][j] = block[w];
+                    }
+                }
+                cached = Some((group, words));
                 words
             }
         };
-        *slot = x.one(T::draw(&words, (index % per_block) as usize));
+        *slot = x.one(T::draw(&words, within / LANES, within % LANES));
     }
 }
 

@@ -191,3 +191,35 @@ def test_environment_variable_sets_threads():
     bad = subprocess.run([sys.executable, "-c", code], env={"HEINIT_RS_NUM_THREADS": "lots"},
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "HEINIT_RS_NUM_THREADS must be a positive integer" in bad.stderr
+
+
+@pytest.fixture
+def simd_path():
+    before = _core.get_simd_path()
+    yield
+    _core.set_simd_path(before)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_simd_path_gives_identical_bits(name, dtype, simd_path):
+    paths = _core.supported_simd_paths()
+    assert {"scalar", "baseline"} <= set(paths)
+    results = {}
+    for path in paths:
+        _core.set_simd_path(path)
+        assert _core.get_simd_path() == path
+        results[path] = bits(FUNCTIONS[name](np.empty((333, 517), dtype), seed=21))
+    for path, result in results.items():
+        np.testing.assert_array_equal(result, results["scalar"], err_msg=path)
+
+
+def test_unknown_or_unsupported_simd_path(simd_path):
+    with pytest.raises(ValueError, match="SIMD path must be one of"):
+        _core.set_simd_path("sse9")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import heinit_rs._core as c; print(c.get_simd_path())"],
+                         env={"HEINIT_RS_SIMD": "scalar"}, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "scalar"

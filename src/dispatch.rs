@@ -1,0 +1,170 @@
+//! Run-time choice of the instruction set for the kernels. The build stays portable (x86-64
+//! baseline); the same generic kernel is compiled again inside `#[target_feature]` functions
+//! and the best one the CPU supports is called. Every path computes the same bits: the kernels
+//! use only exactly-rounded operations and Rust never fuses multiply-adds (src/math.rs).
+//!
+//! HEINIT_RS_SIMD=scalar|baseline|avx2|avx512 (read at first use) or `set_path` forces a path,
+//! so tests can compare them.
+
+use crate::philox::Stream;
+use crate::sample::{fill_run, fill_scalar, Real, Transform};
+#[cfg(target_arch = "x86_64")]
+use crate::{philox::blocks_avx512, sample::fill_run_with};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub const ENV_VAR: &str = "HEINIT_RS_SIMD";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Path {
+    /// One element at a time, no lane batching.
+    Scalar = 1,
+    /// Lane-batched code for the build's baseline (SSE2 on x86-64, NEON on aarch64).
+    Baseline = 2,
+    Avx2 = 3,
+    Avx512 = 4,
+}
+
+impl Path {
+    pub const ALL: [Path; 4] = [Path::Scalar, Path::Baseline, Path::Avx2, Path::Avx512];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Scalar => "scalar",
+            Path::Baseline => "baseline",
+            Path::Avx2 => "avx2",
+            Path::Avx512 => "avx512",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Path, String> {
+        Path::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
+            format!("SIMD path must be one of scalar, baseline, avx2, avx512, got {name:?}")
+        })
+    }
+
+    pub fn supported(self) -> bool {
+        match self {
+            Path::Scalar | Path::Baseline => true,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    fn best() -> Path {
+        [Path::Avx512, Path::Avx2].into_iter().find(|p| p.supported()).unwrap_or(Path::Baseline)
+    }
+
+    fn from_u8(v: u8) -> Option<Path> {
+        Path::ALL.into_iter().find(|p| *p as u8 == v)
+    }
+}
+
+static CURRENT: AtomicU8 = AtomicU8::new(0);
+
+/// The path in force: HEINIT_RS_SIMD if set (an error if unknown or unsupported), else the best.
+pub fn current() -> Result<Path, String> {
+    if let Some(path) = Path::from_u8(CURRENT.load(Ordering::Relaxed)) {
+        return Ok(path);
+    }
+    let path = match std::env::var(ENV_VAR) {
+        Ok(name) => checked(Path::parse(name.trim()).map_err(|e| format!("{ENV_VAR}: {e}"))?)?,
+        Err(_) => Path::best(),
+    };
+    CURRENT.store(path as u8, Ordering::Relaxed);
+    Ok(path)
+}
+
+fn checked(path: Path) -> Result<Path, String> {
+    if path.supported() {
+        Ok(path)
+    } else {
+        Err(format!("this CPU does not support the {} path", path.name()))
+    }
+}
+
+pub fn set_path(path: Path) -> Result<(), String> {
+    CURRENT.store(checked(path)? as u8, Ordering::Relaxed);
+    Ok(())
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fill_run_avx2<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
+    fill_run(x, stream, out, first)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
+fn fill_run_avx512<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
+    // SAFETY: this function only runs on CPUs with AVX-512F (its target features).
+    fill_run_with(x, stream, out, first, |s, block| unsafe { blocks_avx512(s, block) })
+}
+
+/// `fill_run` on the chosen path.
+#[inline]
+pub fn fill_run_on<T: Real, X: Transform<T>>(
+    path: Path,
+    x: &X,
+    stream: &Stream,
+    out: &mut [T],
+    first: u64,
+) {
+    match path {
+        Path::Scalar => fill_scalar(x, stream, out, first),
+        Path::Baseline => fill_run(x, stream, out, first),
+        // SAFETY: `current`/`set_path` only select these paths after checking the CPU has them.
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => unsafe { fill_run_avx2(x, stream, out, first) },
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512 => unsafe { fill_run_avx512(x, stream, out, first) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => fill_run(x, stream, out, first),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{Normal, TruncNormal, Uniform};
+
+    fn same_on_every_path<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(x: &X) {
+        let stream = Stream::new(0xfeed, 9);
+        let n = 5000;
+        let mut reference = vec![T::from_f64(0.0); n];
+        fill_scalar(x, &stream, &mut reference, 13);
+        for path in Path::ALL.into_iter().filter(|p| p.supported()) {
+            let mut out = vec![T::from_f64(0.0); n];
+            fill_run_on(path, x, &stream, &mut out, 13);
+            assert!(out == reference, "{} differs from scalar", path.name());
+        }
+    }
+
+    #[test]
+    fn every_supported_path_gives_the_same_bits() {
+        same_on_every_path(&Normal { mean: 0.1f32, std: 1.7 });
+        same_on_every_path(&Normal { mean: 0.1f64, std: 1.7 });
+        same_on_every_path(&Uniform::<f32>::new(-2.0, 5.0));
+        same_on_every_path(&Uniform::<f64>::new(-2.0, 5.0));
+        same_on_every_path(&TruncNormal::<f32>::new(0.0, 1.0, -2.0, 2.0, -5.0));
+        same_on_every_path(&TruncNormal::<f64>::new(0.0, 1.0, -1.0, 4.0, -5.0));
+        same_on_every_path(&TruncNormal::<f32>::new(0.0, 1.0, 6.0, 7.0, -5.0));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for path in Path::ALL {
+            assert_eq!(Path::parse(path.name()), Ok(path));
+        }
+        assert!(Path::parse("sse9").is_err());
+    }
+}
