@@ -47,8 +47,10 @@ fn main() {
     let n = 1 << 22;
     let mut f32s = vec![0f32; n];
     let mut f64s = vec![0f64; n];
-    println!("{:<10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}", "path", "fill32", "normal32", "unif32",
-             "trunc32", "normal64", "unif64");
+    println!(
+        "{:<10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "path", "fill32", "normal32", "unif32", "trunc32", "normal64", "unif64"
+    );
     for path in Path::ALL.into_iter().filter(|p| p.supported()) {
         let start = Instant::now();
         f32s.fill(black_box(1.0));
@@ -57,10 +59,28 @@ fn main() {
             "{:<10}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
             path.name(),
             fill,
-            time(path, &Normal { mean: 0.0f32, std: 1.0 }, &mut f32s),
+            time(
+                path,
+                &Normal {
+                    mean: 0.0f32,
+                    std: 1.0
+                },
+                &mut f32s
+            ),
             time(path, &Uniform::<f32>::new(-1.0, 1.0), &mut f32s),
-            time(path, &TruncNormal::<f32>::new(0.0, 1.0, -2.0, 2.0, -5.0), &mut f32s),
-            time(path, &Normal { mean: 0.0f64, std: 1.0 }, &mut f64s),
+            time(
+                path,
+                &TruncNormal::<f32>::new(0.0, 1.0, -2.0, 2.0, -5.0),
+                &mut f32s
+            ),
+            time(
+                path,
+                &Normal {
+                    mean: 0.0f64,
+                    std: 1.0
+                },
+                &mut f64s
+            ),
             time(path, &Uniform::<f64>::new(-1.0, 1.0), &mut f64s),
         );
     }

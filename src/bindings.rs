@@ -264,19 +264,27 @@ fn derive_key(seed: u64, index: u64) -> u64 {
 /// Force the instruction-set path ("scalar", "baseline", "avx2", "avx512"); all give the same bits.
 #[pyfunction]
 fn set_simd_path(name: &str) -> PyResult<()> {
-    Path::parse(name).and_then(dispatch::set_path).map_err(PyValueError::new_err)
+    Path::parse(name)
+        .and_then(dispatch::set_path)
+        .map_err(PyValueError::new_err)
 }
 
 /// The instruction-set path in force.
 #[pyfunction]
 fn get_simd_path() -> PyResult<&'static str> {
-    dispatch::current().map(Path::name).map_err(PyValueError::new_err)
+    dispatch::current()
+        .map(Path::name)
+        .map_err(PyValueError::new_err)
 }
 
 /// The paths this CPU supports.
 #[pyfunction]
 fn supported_simd_paths() -> Vec<&'static str> {
-    Path::ALL.into_iter().filter(|p| p.supported()).map(Path::name).collect()
+    Path::ALL
+        .into_iter()
+        .filter(|p| p.supported())
+        .map(Path::name)
+        .collect()
 }
 
 /// Set the number of worker threads used for large fills.

@@ -38,9 +38,12 @@ impl Path {
     }
 
     pub fn parse(name: &str) -> Result<Path, String> {
-        Path::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
-            format!("SIMD path must be one of scalar, baseline, avx2, avx512, got {name:?}")
-        })
+        Path::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                format!("SIMD path must be one of scalar, baseline, avx2, avx512, got {name:?}")
+            })
     }
 
     pub fn supported(self) -> bool {
@@ -61,7 +64,10 @@ impl Path {
     }
 
     fn best() -> Path {
-        [Path::Avx512, Path::Avx2].into_iter().find(|p| p.supported()).unwrap_or(Path::Baseline)
+        [Path::Avx512, Path::Avx2]
+            .into_iter()
+            .find(|p| p.supported())
+            .unwrap_or(Path::Baseline)
     }
 
     fn from_u8(v: u8) -> Option<Path> {
@@ -88,7 +94,10 @@ fn checked(path: Path) -> Result<Path, String> {
     if path.supported() {
         Ok(path)
     } else {
-        Err(format!("this CPU does not support the {} path", path.name()))
+        Err(format!(
+            "this CPU does not support the {} path",
+            path.name()
+        ))
     }
 }
 
@@ -107,7 +116,9 @@ fn fill_run_avx2<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
 fn fill_run_avx512<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
     // SAFETY: this function only runs on CPUs with AVX-512F (its target features).
-    fill_run_with(x, stream, out, first, |s, block| unsafe { blocks_avx512(s, block) })
+    fill_run_with(x, stream, out, first, |s, block| unsafe {
+        blocks_avx512(s, block)
+    })
 }
 
 /// `fill_run` on the chosen path.
@@ -151,8 +162,14 @@ mod tests {
 
     #[test]
     fn every_supported_path_gives_the_same_bits() {
-        same_on_every_path(&Normal { mean: 0.1f32, std: 1.7 });
-        same_on_every_path(&Normal { mean: 0.1f64, std: 1.7 });
+        same_on_every_path(&Normal {
+            mean: 0.1f32,
+            std: 1.7,
+        });
+        same_on_every_path(&Normal {
+            mean: 0.1f64,
+            std: 1.7,
+        });
         same_on_every_path(&Uniform::<f32>::new(-2.0, 5.0));
         same_on_every_path(&Uniform::<f64>::new(-2.0, 5.0));
         same_on_every_path(&TruncNormal::<f32>::new(0.0, 1.0, -2.0, 2.0, -5.0));

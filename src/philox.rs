@@ -277,7 +277,10 @@ mod tests {
         let stream = Stream::new(0xdead_beef_0bad_f00d, (1 << 40) + 3);
         for first in [0u64, (1 << 32) - 9, u64::MAX / 8] {
             // SAFETY: AVX-512F was detected above.
-            assert_eq!(unsafe { blocks_avx512(&stream, first) }, stream.blocks(first));
+            assert_eq!(
+                unsafe { blocks_avx512(&stream, first) },
+                stream.blocks(first)
+            );
         }
     }
 

@@ -29,7 +29,11 @@ pub trait Real: Copy + Send + Sync + PartialOrd + 'static {
     #[inline(always)]
     fn clamp_to(self, low: Self, high: Self) -> Self {
         let v = if self < low { low } else { self };
-        if v > high { high } else { v }
+        if v > high {
+            high
+        } else {
+            v
+        }
     }
 }
 
@@ -45,9 +49,7 @@ impl Real for f32 {
     }
     #[inline(always)]
     fn batch<X: Transform<f32>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [f32]) {
-        for (chunk, row) in out[..4 * LANES].chunks_exact_mut(LANES).zip(words) {
-            chunk.copy_from_slice(&x.many(row));
-        }
+        x.many(words.as_flattened(), out);
     }
 }
 
@@ -63,28 +65,30 @@ impl Real for f64 {
     }
     #[inline(always)]
     fn batch<X: Transform<f64>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [f64]) {
-        for (lane, chunk) in out[..2 * LANES].chunks_exact_mut(LANES).enumerate() {
-            let mut draws = [0u64; LANES];
-            for (j, d) in draws.iter_mut().enumerate() {
-                *d = Self::draw(words, lane, j);
-            }
-            chunk.copy_from_slice(&x.many(&draws));
+        let mut draws = [0u64; 2 * LANES];
+        for (e, d) in draws.iter_mut().enumerate() {
+            *d = Self::draw(words, e / LANES, e % LANES);
         }
+        x.many(&draws, out);
     }
 }
 
 /// A distribution for element type `T`: one value from one draw.
 pub trait Transform<T: Real>: Sync {
     fn one(&self, draw: T::Draw) -> T;
+    /// `out[j] = one(draws[j])` for up to `MAX_BATCH` draws. The loops run to a length known
+    /// only at run time, which LLVM vectorises at full register width (a constant 16 gets
+    /// unrolled first and then packed into narrow vectors).
     #[inline(always)]
-    fn many(&self, draws: &[T::Draw; LANES]) -> [T; LANES] {
-        let mut out = [T::from_f64(0.0); LANES];
-        for j in 0..LANES {
-            out[j] = self.one(draws[j]);
+    fn many(&self, draws: &[T::Draw], out: &mut [T]) {
+        for (slot, &draw) in out.iter_mut().zip(draws) {
+            *slot = self.one(draw);
         }
-        out
     }
 }
+
+/// The most draws one `many` call takes: one group of float32.
+pub const MAX_BATCH: usize = 4 * LANES;
 
 const TWO_POW_M24: f32 = 1.0 / 16_777_216.0;
 const TWO_POW_M31: f32 = 1.0 / 2_147_483_648.0;
@@ -144,66 +148,66 @@ fn with_sign_f64(negative: bool, magnitude: f64) -> f64 {
     f64::from_bits(magnitude.to_bits() | (u64::from(negative) << 63))
 }
 
-/// Lane-batched |Phi^-1| in f32: the tail polynomial runs only for batches that need it.
+/// Batched |Phi^-1| in f32 into `z`: the tail polynomial runs only for batches that need it.
 #[inline(always)]
-fn ndtri_abs_many_f32(abs_x: &[f32; LANES], q: &[f32; LANES]) -> [f32; LANES] {
-    let mut w = [0f32; LANES];
-    let mut poly = [0f32; LANES];
+fn ndtri_abs_many_f32(abs_x: &[f32], q: &[f32], z: &mut [f32]) {
+    let n = z.len();
+    let (abs_x, q) = (&abs_x[..n], &q[..n]);
+    let mut w = [0f32; MAX_BATCH];
+    let mut poly = [0f32; MAX_BATCH];
     let mut any_tail = false;
-    for j in 0..LANES {
+    for j in 0..n {
         w[j] = giles_w(q[j]);
         poly[j] = giles_central(w[j]);
         any_tail |= w[j] >= GILES_SPLIT;
     }
     if any_tail {
-        for j in 0..LANES {
+        for j in 0..n {
             let tail = giles_tail(w[j]);
             poly[j] = if w[j] < GILES_SPLIT { poly[j] } else { tail };
         }
     }
-    let mut z = [0f32; LANES];
     let mut any_far = false;
-    for j in 0..LANES {
+    for j in 0..n {
         z[j] = poly[j] * abs_x[j] * core::f32::consts::SQRT_2;
         any_far |= w[j] >= GILES_FAR;
     }
     if any_far {
-        for j in 0..LANES {
+        for j in 0..n {
             if w[j] >= GILES_FAR {
                 z[j] = giles_far(abs_x[j], q[j]);
             }
         }
     }
-    z
 }
 
-/// Lane-batched |Phi^-1| in f64, selecting per lane exactly as `ndtri_abs_f64` branches.
+/// Batched |Phi^-1| in f64 into `z`, selecting per lane exactly as `ndtri_abs_f64` branches.
 #[inline(always)]
-fn ndtri_abs_many_f64(c: &[f64; LANES], t: &[f64; LANES]) -> [f64; LANES] {
-    let mut out = [0f64; LANES];
+fn ndtri_abs_many_f64(c: &[f64], t: &[f64], z: &mut [f64]) {
+    let n = z.len();
+    let (c, t) = (&c[..n], &t[..n]);
     let mut any_tail = false;
-    for j in 0..LANES {
-        out[j] = as241_central(c[j]);
+    for j in 0..n {
+        z[j] = as241_central(c[j]);
         any_tail |= c[j] > AS241_SPLIT;
     }
     if any_tail {
-        let mut r = [0f64; LANES];
+        let mut r = [0f64; MAX_BATCH];
         let mut any_far = false;
-        for j in 0..LANES {
+        for j in 0..n {
             r[j] = as241_r(t[j]);
             let near = as241_near_tail(r[j]);
-            out[j] = if c[j] <= AS241_SPLIT { out[j] } else { near };
+            z[j] = if c[j] <= AS241_SPLIT { z[j] } else { near };
             any_far |= c[j] > AS241_SPLIT && r[j] > AS241_FAR;
         }
         if any_far {
-            for j in 0..LANES {
+            for j in 0..n {
                 if c[j] > AS241_SPLIT && r[j] > AS241_FAR {
-                    out[j] = as241_far_tail(r[j]);
+                    z[j] = as241_far_tail(r[j]);
                 }
             }
         }
     }
-    out
 }
 
 /// Normal(mean, std).
@@ -220,16 +224,17 @@ impl Transform<f32> for Normal<f32> {
         self.mean + self.std * with_sign_f32(negative, ndtri_abs_f32(abs_x, q))
     }
     #[inline(always)]
-    fn many(&self, draws: &[u32; LANES]) -> [f32; LANES] {
-        let (mut negative, mut abs_x, mut q) = ([false; LANES], [0f32; LANES], [0f32; LANES]);
-        for j in 0..LANES {
+    fn many(&self, draws: &[u32], out: &mut [f32]) {
+        let n = out.len();
+        let (mut negative, mut abs_x, mut q) =
+            ([false; MAX_BATCH], [0f32; MAX_BATCH], [0f32; MAX_BATCH]);
+        for j in 0..n {
             (negative[j], abs_x[j], q[j]) = normal_parts_f32(draws[j]);
         }
-        let mut z = ndtri_abs_many_f32(&abs_x, &q);
-        for j in 0..LANES {
-            z[j] = self.mean + self.std * with_sign_f32(negative[j], z[j]);
+        ndtri_abs_many_f32(&abs_x, &q, out);
+        for j in 0..n {
+            out[j] = self.mean + self.std * with_sign_f32(negative[j], out[j]);
         }
-        z
     }
 }
 
@@ -240,16 +245,17 @@ impl Transform<f64> for Normal<f64> {
         self.mean + self.std * with_sign_f64(negative, ndtri_abs_f64(c, t))
     }
     #[inline(always)]
-    fn many(&self, draws: &[u64; LANES]) -> [f64; LANES] {
-        let (mut negative, mut c, mut t) = ([false; LANES], [0f64; LANES], [0f64; LANES]);
-        for j in 0..LANES {
+    fn many(&self, draws: &[u64], out: &mut [f64]) {
+        let n = out.len();
+        let (mut negative, mut c, mut t) =
+            ([false; MAX_BATCH], [0f64; MAX_BATCH], [0f64; MAX_BATCH]);
+        for j in 0..n {
             (negative[j], c[j], t[j]) = normal_parts_f64(draws[j]);
         }
-        let mut z = ndtri_abs_many_f64(&c, &t);
-        for j in 0..LANES {
-            z[j] = self.mean + self.std * with_sign_f64(negative[j], z[j]);
+        ndtri_abs_many_f64(&c, &t, out);
+        for j in 0..n {
+            out[j] = self.mean + self.std * with_sign_f64(negative[j], out[j]);
         }
-        z
     }
 }
 
@@ -386,21 +392,25 @@ impl Transform<f32> for TruncNormal<f32> {
         self.finish(z, affine_f32)
     }
     #[inline(always)]
-    fn many(&self, draws: &[u32; LANES]) -> [f32; LANES] {
+    fn many(&self, draws: &[u32], out: &mut [f32]) {
+        let n = out.len();
         if self.wide_math.is_some() {
-            return core::array::from_fn(|j| self.one(draws[j]));
+            for j in 0..n {
+                out[j] = self.one(draws[j]);
+            }
+            return;
         }
-        let (mut negative, mut abs_x, mut q) = ([false; LANES], [0f32; LANES], [0f32; LANES]);
-        for j in 0..LANES {
+        let (mut negative, mut abs_x, mut q) =
+            ([false; MAX_BATCH], [0f32; MAX_BATCH], [0f32; MAX_BATCH]);
+        for j in 0..n {
             let p = self.p_low + open_unit_f32(draws[j]) * self.p_width;
             (negative[j], abs_x[j], q[j]) = prob_parts_f32(p);
         }
-        let mut z = ndtri_abs_many_f32(&abs_x, &q);
-        for j in 0..LANES {
-            let signed = with_sign_f32(negative[j] != self.mirrored, z[j]);
-            z[j] = self.finish(signed, affine_f32);
+        ndtri_abs_many_f32(&abs_x, &q, out);
+        for j in 0..n {
+            let signed = with_sign_f32(negative[j] != self.mirrored, out[j]);
+            out[j] = self.finish(signed, affine_f32);
         }
-        z
     }
 }
 
@@ -408,21 +418,25 @@ impl Transform<f64> for TruncNormal<f64> {
     #[inline(always)]
     fn one(&self, draw: u64) -> f64 {
         let (negative, c, t) = prob_parts_f64(self.p_low + open_unit_f64(draw) * self.p_width);
-        self.finish(with_sign_f64(negative != self.mirrored, ndtri_abs_f64(c, t)), affine_f64)
+        self.finish(
+            with_sign_f64(negative != self.mirrored, ndtri_abs_f64(c, t)),
+            affine_f64,
+        )
     }
     #[inline(always)]
-    fn many(&self, draws: &[u64; LANES]) -> [f64; LANES] {
-        let (mut negative, mut c, mut t) = ([false; LANES], [0f64; LANES], [0f64; LANES]);
-        for j in 0..LANES {
+    fn many(&self, draws: &[u64], out: &mut [f64]) {
+        let n = out.len();
+        let (mut negative, mut c, mut t) =
+            ([false; MAX_BATCH], [0f64; MAX_BATCH], [0f64; MAX_BATCH]);
+        for j in 0..n {
             let p = self.p_low + open_unit_f64(draws[j]) * self.p_width;
             (negative[j], c[j], t[j]) = prob_parts_f64(p);
         }
-        let mut z = ndtri_abs_many_f64(&c, &t);
-        for j in 0..LANES {
-            let signed = with_sign_f64(negative[j] != self.mirrored, z[j]);
-            z[j] = self.finish(signed, affine_f64);
+        ndtri_abs_many_f64(&c, &t, out);
+        for j in 0..n {
+            let signed = with_sign_f64(negative[j] != self.mirrored, out[j]);
+            out[j] = self.finish(signed, affine_f64);
         }
-        z
     }
 }
 
