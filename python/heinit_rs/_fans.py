@@ -16,8 +16,15 @@ _DEFAULT_AXES = {"torch": (1, 0), "keras": (-2, -1), "jax": (-2, -1)}
 AxisSpec = int | Sequence[int]
 
 
+_MAX_ELEMENTS = 2**63 - 1
+
+
 def check_shape(shape: object, name: str = "shape") -> tuple[int, ...]:
     """A shape as a tuple of non-negative ints, with at most 2**63 - 1 elements."""
+    # Fast path for the common case (a tuple of plain ints): models make thousands of calls.
+    if type(shape) is tuple and all(type(n) is int and n >= 0 for n in shape):
+        if math.prod(shape) <= _MAX_ELEMENTS:
+            return shape
     if isinstance(shape, np.ndarray):
         raise TypeError(f"{name} must be a tuple of ints; for an array pass arr.shape")
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
@@ -32,7 +39,7 @@ def check_shape(shape: object, name: str = "shape") -> tuple[int, ...]:
         if n < 0:
             raise ValueError(f"{name}[{axis}] must be >= 0, got {n}")
     dims = tuple(int(n) for n in dims)
-    if math.prod(dims) > 2**63 - 1:
+    if math.prod(dims) > _MAX_ELEMENTS:
         raise ValueError(f"{name} {dims} has {math.prod(dims)} elements, more than 2**63 - 1")
     return dims
 
@@ -98,7 +105,17 @@ def calculate_fan_in_and_fan_out(
     in_axis / out_axis / batch_axis (int or sequence) override the layout's axes, as in
     jax.nn.initializers.variance_scaling: the receptive field is the product of every other axis.
     """
-    shape = check_shape(shape)
+    return fans_of_checked_shape(check_shape(shape), layout, in_axis, out_axis, batch_axis)
+
+
+def fans_of_checked_shape(
+    shape: tuple[int, ...],
+    layout: str = "torch",
+    in_axis: AxisSpec | None = None,
+    out_axis: AxisSpec | None = None,
+    batch_axis: AxisSpec = (),
+) -> tuple[int, int]:
+    """calculate_fan_in_and_fan_out for a shape check_shape already accepted."""
     layout = _check_layout(layout)
     ndim = len(shape)
     axes_given = in_axis is not None or out_axis is not None or batch_axis not in ((), [], None)

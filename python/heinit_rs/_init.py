@@ -15,9 +15,9 @@ import numpy as np
 from heinit_rs import _core
 from heinit_rs._fans import (
     AxisSpec,
-    calculate_fan_in_and_fan_out,
     calculate_gain,
     check_shape,
+    fans_of_checked_shape,
 )
 from heinit_rs._random import Generator, check_seed, resolve_seed
 
@@ -50,6 +50,8 @@ def _check_array(arr: object) -> np.ndarray:
 
 
 def _check_dtype(dtype: DTypeLike) -> np.dtype:
+    if dtype is np.float32:
+        return _DTYPES[0]
     try:
         resolved = np.dtype(dtype)
     except TypeError:
@@ -61,7 +63,7 @@ def _check_dtype(dtype: DTypeLike) -> np.dtype:
 
 def _real(name: str, value: object, *, minimum: float | None = None, positive: bool = False,
           allow_inf: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     v = float(value)
     if math.isnan(v) or (math.isinf(v) and not allow_inf):
@@ -164,8 +166,8 @@ def _array_block(arr: np.ndarray, global_shape: object, index: object) -> _Block
 
 
 def _fill(arr: np.ndarray, block: _Block, distribution: str, params: tuple[float, ...],
-          seed: Seed) -> np.ndarray:
-    key, stream = resolve_seed(seed)
+          seed: Seed | tuple[int, int]) -> np.ndarray:
+    key, stream = seed if isinstance(seed, tuple) else resolve_seed(seed)
     target = np.expand_dims(arr, block.squeezed) if block.squeezed else arr
     _core.fill_array(target, distribution, list(params), key, stream, block.global_shape,
                      block.offset)
@@ -194,11 +196,16 @@ def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
                distribution_of: Callable[[tuple[int, ...]], tuple[str, tuple[float, ...]]]) -> np.ndarray:
     global_shape = check_shape(shape)
     resolved = _check_dtype(dtype)
-    block = _block(global_shape, index)
     distribution, params = distribution_of(global_shape)
     _check_seed_arg(seed)
+    key, stream = resolve_seed(seed)
+    if index is None:  # the common case, without the block bookkeeping
+        out = np.empty(global_shape, dtype=resolved)
+        _core.fill_array(out, distribution, params, key, stream)
+        return out
+    block = _block(global_shape, index)
     out = np.empty(block.result_shape, dtype=resolved)
-    return _fill(out, block, distribution, params, seed)
+    return _fill(out, block, distribution, params, (key, stream))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,7 +217,7 @@ def _kaiming_std(shape: tuple[int, ...], a: float, mode: str, nonlinearity: str 
     mode = mode.lower() if isinstance(mode, str) else mode
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
-    fan_in, fan_out = calculate_fan_in_and_fan_out(shape, layout)
+    fan_in, fan_out = fans_of_checked_shape(shape, layout)
     fan = fan_in if mode == "fan_in" else fan_out
     gain = calculate_gain(nonlinearity, a)
     if fan == 0:
@@ -220,7 +227,7 @@ def _kaiming_std(shape: tuple[int, ...], a: float, mode: str, nonlinearity: str 
 
 def _xavier_std(shape: tuple[int, ...], gain: float, layout: str) -> float:
     gain = _real("gain", gain, minimum=0.0)
-    fan_in, fan_out = calculate_fan_in_and_fan_out(shape, layout)
+    fan_in, fan_out = fans_of_checked_shape(shape, layout)
     if fan_in + fan_out == 0:
         raise ValueError(f"fan_in + fan_out of shape {shape} is 0; the Xavier std is undefined")
     return gain * math.sqrt(2.0 / float(fan_in + fan_out))
@@ -333,9 +340,7 @@ def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_
     _choice("distribution", distribution, _DISTRIBUTIONS)
 
     def distribution_of(global_shape: tuple[int, ...]) -> tuple[str, tuple[float, ...]]:
-        fan_in, fan_out = calculate_fan_in_and_fan_out(
-            global_shape, layout, in_axis=in_axis, out_axis=out_axis, batch_axis=batch_axis
-        )
+        fan_in, fan_out = fans_of_checked_shape(global_shape, layout, in_axis, out_axis, batch_axis)
         denominator = {
             "fan_in": fan_in,
             "fan_out": fan_out,

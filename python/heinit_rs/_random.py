@@ -12,6 +12,8 @@ MAX_SEED = 2**64 - 1
 
 
 def check_seed(seed: object, name: str = "seed") -> int:
+    if type(seed) is int and 0 <= seed <= MAX_SEED:
+        return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(
             f"{name} must be an int in [0, 2**64 - 1], None or a heinit_rs.Generator, "
