@@ -90,6 +90,10 @@ def test_generator_is_not_advanced_by_a_rejected_call():
     g = h.Generator(1)
     with pytest.raises(ValueError):
         h.normal_(fresh(), std=-1.0, seed=g)
+    with pytest.raises(ValueError, match="out of range"):
+        h.he_normal((4, 4), seed=g, index=np.s_[0:5])
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        h.variance_scaling((4, 4), scale=0.0, seed=g)
     assert g.draws == 0
 
 

@@ -166,8 +166,7 @@ def _array_block(arr: np.ndarray, global_shape: object, index: object) -> _Block
 
 
 def _fill(arr: np.ndarray, block: _Block, distribution: str, params: tuple[float, ...],
-          seed: Seed | tuple[int, int]) -> np.ndarray:
-    key, stream = seed if isinstance(seed, tuple) else resolve_seed(seed)
+          key: int, stream: int) -> np.ndarray:
     target = np.expand_dims(arr, block.squeezed) if block.squeezed else arr
     _core.fill_array(target, distribution, list(params), key, stream, block.global_shape,
                      block.offset)
@@ -189,23 +188,24 @@ def _fill_in_place(arr: np.ndarray, distribution: str, params: tuple[float, ...]
     if arr.size == 0:
         warnings.warn(_ZERO_ELEMENT_WARNING, stacklevel=3)
         return arr
-    return _fill(arr, block, distribution, params, seed)
+    return _fill(arr, block, distribution, params, *resolve_seed(seed))
 
 
 def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
                distribution_of: Callable[[tuple[int, ...]], tuple[str, tuple[float, ...]]]) -> np.ndarray:
     global_shape = check_shape(shape)
     resolved = _check_dtype(dtype)
+    block = None if index is None else _block(global_shape, index)
     distribution, params = distribution_of(global_shape)
     _check_seed_arg(seed)
+    # A generator draws only once every argument has been accepted.
     key, stream = resolve_seed(seed)
-    if index is None:  # the common case, without the block bookkeeping
+    if block is None:  # the common case, without the block bookkeeping
         out = np.empty(global_shape, dtype=resolved)
         _core.fill_array(out, distribution, params, key, stream)
         return out
-    block = _block(global_shape, index)
     out = np.empty(block.result_shape, dtype=resolved)
-    return _fill(out, block, distribution, params, (key, stream))
+    return _fill(out, block, distribution, params, key, stream)
 
 
 # ---------------------------------------------------------------------------------------------
