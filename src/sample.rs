@@ -1,20 +1,23 @@
 //! Distributions: how the words of one element become one value, and the contiguous-run kernel.
 //!
-//! float32 values take one 32-bit word each, float64 values two; element `i` reads block
-//! `i / PER_BLOCK` and its lane `i % PER_BLOCK` (docs/stream-spec.md). Each transform has a
-//! scalar form (`one`) and a lane-batched form (`many`) built from the same inline pieces, so
-//! both give the same bits; the batched forms are written as plain loops over `[_; LANES]`
-//! arrays, which LLVM turns into vector code.
+//! float32 values take one 32-bit word each, float64 values two (docs/stream-spec.md). Each
+//! transform has a scalar form (`one`) and a batched form (`many`) built from the same inline
+//! pieces, so both give the same bits; the batched forms are plain loops that LLVM turns into
+//! vector code. The distributions are written once; `Real` holds what differs by precision.
 
 use crate::math::*;
 use crate::philox::{Stream, LANES};
+use core::ops::{Add, Mul};
 
-/// A floating-point element type with its mapping from Philox words to per-value draws.
+/// A floating-point element type: its mapping from Philox words to per-value draws, and the
+/// precision-specific pieces of the transforms (f32 uses Giles' erfinv, f64 Wichura's AS 241).
 ///
 /// Elements come in groups of `16 * PER_BLOCK`, one group per `LANES` = 16 consecutive blocks:
 /// element `16 * k + j` of group `g` takes lane `k` (a word for f32, a pair of words for f64)
 /// of block `16 g + j`. The lane-batched kernel then reads each word row contiguously.
-pub trait Real: Copy + Send + Sync + PartialOrd + 'static {
+pub trait Real:
+    Copy + Send + Sync + PartialOrd + Add<Output = Self> + Mul<Output = Self> + 'static
+{
     /// The random bits of one value.
     type Draw: Copy;
     /// Values per 128-bit Philox block.
@@ -26,6 +29,23 @@ pub trait Real: Copy + Send + Sync + PartialOrd + 'static {
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> Self::Draw;
     /// One group's words to its `GROUP` values, in element order.
     fn batch<X: Transform<Self>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [Self]);
+    /// Symmetric uniform in (-1, 1), exact: odd integers over a power of two.
+    fn signed_unit(draw: Self::Draw) -> Self;
+    /// Uniform in (0, 1), exact: (k + 1/2) over a power of two.
+    fn open_unit(draw: Self::Draw) -> Self;
+    /// Uniform in (0, 1) in double precision, for `TruncNormal`'s wide-math intervals.
+    fn wide_unit(draw: Self::Draw) -> f64;
+    /// The standard-normal parts of a draw: (negative, centre distance, tail distance), each
+    /// held exactly, as `ndtri_abs` takes them.
+    fn normal_parts(draw: Self::Draw) -> (bool, Self, Self);
+    /// The same parts for a probability p in (0, 1).
+    fn prob_parts(p: Self) -> (bool, Self, Self);
+    /// |Phi^-1| from the parts.
+    fn ndtri_abs(centre: Self, tail: Self) -> Self;
+    /// `ndtri_abs` over up to `MAX_BATCH` lanes into `z`.
+    fn ndtri_abs_many(centre: &[Self], tail: &[Self], z: &mut [Self]);
+    /// `magnitude` (sign bit clear) with its sign bit set to `negative`.
+    fn with_sign(negative: bool, magnitude: Self) -> Self;
     #[inline(always)]
     fn clamp_to(self, low: Self, high: Self) -> Self {
         let v = if self < low { low } else { self };
@@ -36,6 +56,12 @@ pub trait Real: Copy + Send + Sync + PartialOrd + 'static {
         }
     }
 }
+
+const TWO_POW_M24: f32 = 1.0 / 16_777_216.0;
+const TWO_POW_M31: f32 = 1.0 / 2_147_483_648.0;
+const TWO_POW_M32: f64 = 1.0 / 4_294_967_296.0;
+const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
+const TWO_POW_M64: f64 = 1.0 / 18_446_744_073_709_551_616.0;
 
 impl Real for f32 {
     type Draw = u32;
@@ -50,6 +76,49 @@ impl Real for f32 {
     #[inline(always)]
     fn batch<X: Transform<f32>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [f32]) {
         x.many(words.as_flattened(), out);
+    }
+    #[inline(always)]
+    fn signed_unit(draw: u32) -> f32 {
+        let k = (draw >> 8) as i32;
+        (2 * k + 1 - (1 << 24)) as f32 * TWO_POW_M24
+    }
+    #[inline(always)]
+    fn open_unit(draw: u32) -> f32 {
+        ((draw >> 8) as f32 + 0.5) * TWO_POW_M24
+    }
+    #[inline(always)]
+    fn wide_unit(draw: u32) -> f64 {
+        (f64::from(draw) + 0.5) * TWO_POW_M32
+    }
+    /// (negative, |2p - 1|, 2 min(p, 1 - p)): the top bit is the sign, the other 31 bits give
+    /// both distances exactly.
+    #[inline(always)]
+    fn normal_parts(draw: u32) -> (bool, f32, f32) {
+        let r = draw & 0x7fff_ffff;
+        let abs_x = (r as f32 + 0.5) * TWO_POW_M31;
+        let q = ((0x7fff_ffff - r) as f32 + 0.5) * TWO_POW_M31;
+        (draw >> 31 != 0, abs_x, q)
+    }
+    #[inline(always)]
+    fn prob_parts(p: f32) -> (bool, f32, f32) {
+        let upper = 1.0 - p;
+        (
+            (p < 0.5),
+            (p + p - 1.0).abs(),
+            2.0 * if p < upper { p } else { upper },
+        )
+    }
+    #[inline(always)]
+    fn ndtri_abs(abs_x: f32, q: f32) -> f32 {
+        ndtri_abs_f32(abs_x, q)
+    }
+    #[inline(always)]
+    fn ndtri_abs_many(abs_x: &[f32], q: &[f32], z: &mut [f32]) {
+        ndtri_abs_many_f32(abs_x, q, z)
+    }
+    #[inline(always)]
+    fn with_sign(negative: bool, magnitude: f32) -> f32 {
+        f32::from_bits(magnitude.to_bits() | (u32::from(negative) << 31))
     }
 }
 
@@ -71,6 +140,48 @@ impl Real for f64 {
         }
         x.many(&draws, out);
     }
+    #[inline(always)]
+    fn signed_unit(draw: u64) -> f64 {
+        let k = (draw >> 11) as i64;
+        (2 * k + 1 - (1 << 53)) as f64 * TWO_POW_M53
+    }
+    #[inline(always)]
+    fn open_unit(draw: u64) -> f64 {
+        ((draw >> 11) as f64 + 0.5) * TWO_POW_M53
+    }
+    #[inline(always)]
+    fn wide_unit(draw: u64) -> f64 {
+        Self::open_unit(draw)
+    }
+    /// (negative, |p - 0.5|, min(p, 1 - p)) of one 64-bit draw.
+    #[inline(always)]
+    fn normal_parts(draw: u64) -> (bool, f64, f64) {
+        let r = draw & 0x7fff_ffff_ffff_ffff;
+        let c = (r as f64 + 0.5) * TWO_POW_M64;
+        let t = ((0x7fff_ffff_ffff_ffff - r) as f64 + 0.5) * TWO_POW_M64;
+        (draw >> 63 != 0, c, t)
+    }
+    #[inline(always)]
+    fn prob_parts(p: f64) -> (bool, f64, f64) {
+        let upper = 1.0 - p;
+        (
+            (p < 0.5),
+            (p - 0.5).abs(),
+            if p < upper { p } else { upper },
+        )
+    }
+    #[inline(always)]
+    fn ndtri_abs(c: f64, t: f64) -> f64 {
+        ndtri_abs_f64(c, t)
+    }
+    #[inline(always)]
+    fn ndtri_abs_many(c: &[f64], t: &[f64], z: &mut [f64]) {
+        ndtri_abs_many_f64(c, t, z)
+    }
+    #[inline(always)]
+    fn with_sign(negative: bool, magnitude: f64) -> f64 {
+        f64::from_bits(magnitude.to_bits() | (u64::from(negative) << 63))
+    }
 }
 
 /// A distribution for element type `T`: one value from one draw.
@@ -89,64 +200,6 @@ pub trait Transform<T: Real>: Sync {
 
 /// The most draws one `many` call takes: one group of float32.
 pub const MAX_BATCH: usize = 4 * LANES;
-
-const TWO_POW_M24: f32 = 1.0 / 16_777_216.0;
-const TWO_POW_M31: f32 = 1.0 / 2_147_483_648.0;
-const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
-const TWO_POW_M64: f64 = 1.0 / 18_446_744_073_709_551_616.0;
-
-/// Symmetric uniform in (-1, 1): the odd integers 2k + 1 - 2^24 over 2^24, exact in f32.
-#[inline(always)]
-fn signed_unit_f32(draw: u32) -> f32 {
-    let k = (draw >> 8) as i32;
-    (2 * k + 1 - (1 << 24)) as f32 * TWO_POW_M24
-}
-
-#[inline(always)]
-fn signed_unit_f64(draw: u64) -> f64 {
-    let k = (draw >> 11) as i64;
-    (2 * k + 1 - (1 << 53)) as f64 * TWO_POW_M53
-}
-
-/// Uniform in (0, 1): (k + 1/2) / 2^24, exact in f32.
-#[inline(always)]
-fn open_unit_f32(draw: u32) -> f32 {
-    ((draw >> 8) as f32 + 0.5) * TWO_POW_M24
-}
-
-#[inline(always)]
-fn open_unit_f64(draw: u64) -> f64 {
-    ((draw >> 11) as f64 + 0.5) * TWO_POW_M53
-}
-
-/// The standard-normal parts of one 32-bit draw: (negative, |2p - 1|, 2 min(p, 1 - p)), with
-/// the top bit as the sign and the other 31 bits giving both distances exactly.
-#[inline(always)]
-fn normal_parts_f32(draw: u32) -> (bool, f32, f32) {
-    let r = draw & 0x7fff_ffff;
-    let abs_x = (r as f32 + 0.5) * TWO_POW_M31;
-    let q = ((0x7fff_ffff - r) as f32 + 0.5) * TWO_POW_M31;
-    (draw >> 31 != 0, abs_x, q)
-}
-
-/// (negative, |p - 0.5|, min(p, 1 - p)) of one 64-bit draw.
-#[inline(always)]
-fn normal_parts_f64(draw: u64) -> (bool, f64, f64) {
-    let r = draw & 0x7fff_ffff_ffff_ffff;
-    let c = (r as f64 + 0.5) * TWO_POW_M64;
-    let t = ((0x7fff_ffff_ffff_ffff - r) as f64 + 0.5) * TWO_POW_M64;
-    (draw >> 63 != 0, c, t)
-}
-
-#[inline(always)]
-fn with_sign_f32(negative: bool, magnitude: f32) -> f32 {
-    f32::from_bits(magnitude.to_bits() | (u32::from(negative) << 31))
-}
-
-#[inline(always)]
-fn with_sign_f64(negative: bool, magnitude: f64) -> f64 {
-    f64::from_bits(magnitude.to_bits() | (u64::from(negative) << 63))
-}
 
 /// Batched |Phi^-1| in f32 into `z`: the tail polynomial runs only for batches that need it.
 #[inline(always)]
@@ -217,44 +270,24 @@ pub struct Normal<T> {
     pub std: T,
 }
 
-impl Transform<f32> for Normal<f32> {
+impl<T: Real> Transform<T> for Normal<T> {
     #[inline(always)]
-    fn one(&self, draw: u32) -> f32 {
-        let (negative, abs_x, q) = normal_parts_f32(draw);
-        self.mean + self.std * with_sign_f32(negative, ndtri_abs_f32(abs_x, q))
+    fn one(&self, draw: T::Draw) -> T {
+        let (negative, centre, tail) = T::normal_parts(draw);
+        self.mean + self.std * T::with_sign(negative, T::ndtri_abs(centre, tail))
     }
     #[inline(always)]
-    fn many(&self, draws: &[u32], out: &mut [f32]) {
+    fn many(&self, draws: &[T::Draw], out: &mut [T]) {
         let n = out.len();
-        let (mut negative, mut abs_x, mut q) =
-            ([false; MAX_BATCH], [0f32; MAX_BATCH], [0f32; MAX_BATCH]);
+        let zero = T::from_f64(0.0);
+        let (mut negative, mut centre, mut tail) =
+            ([false; MAX_BATCH], [zero; MAX_BATCH], [zero; MAX_BATCH]);
         for j in 0..n {
-            (negative[j], abs_x[j], q[j]) = normal_parts_f32(draws[j]);
+            (negative[j], centre[j], tail[j]) = T::normal_parts(draws[j]);
         }
-        ndtri_abs_many_f32(&abs_x, &q, out);
+        T::ndtri_abs_many(&centre, &tail, out);
         for j in 0..n {
-            out[j] = self.mean + self.std * with_sign_f32(negative[j], out[j]);
-        }
-    }
-}
-
-impl Transform<f64> for Normal<f64> {
-    #[inline(always)]
-    fn one(&self, draw: u64) -> f64 {
-        let (negative, c, t) = normal_parts_f64(draw);
-        self.mean + self.std * with_sign_f64(negative, ndtri_abs_f64(c, t))
-    }
-    #[inline(always)]
-    fn many(&self, draws: &[u64], out: &mut [f64]) {
-        let n = out.len();
-        let (mut negative, mut c, mut t) =
-            ([false; MAX_BATCH], [0f64; MAX_BATCH], [0f64; MAX_BATCH]);
-        for j in 0..n {
-            (negative[j], c[j], t[j]) = normal_parts_f64(draws[j]);
-        }
-        ndtri_abs_many_f64(&c, &t, out);
-        for j in 0..n {
-            out[j] = self.mean + self.std * with_sign_f64(negative[j], out[j]);
+            out[j] = self.mean + self.std * T::with_sign(negative[j], out[j]);
         }
     }
 }
@@ -280,17 +313,10 @@ impl<T: Real> Uniform<T> {
     }
 }
 
-impl Transform<f32> for Uniform<f32> {
+impl<T: Real> Transform<T> for Uniform<T> {
     #[inline(always)]
-    fn one(&self, draw: u32) -> f32 {
-        (self.center + self.half_width * signed_unit_f32(draw)).clamp_to(self.low, self.high)
-    }
-}
-
-impl Transform<f64> for Uniform<f64> {
-    #[inline(always)]
-    fn one(&self, draw: u64) -> f64 {
-        (self.center + self.half_width * signed_unit_f64(draw)).clamp_to(self.low, self.high)
+    fn one(&self, draw: T::Draw) -> T {
+        (self.center + self.half_width * T::signed_unit(draw)).clamp_to(self.low, self.high)
     }
 }
 
@@ -336,63 +362,34 @@ impl<T: Real> TruncNormal<T> {
         }
     }
 
+    /// mean + std * (±|z|), with the mirror undone, clamped against last-bit rounding.
     #[inline(always)]
-    fn finish(&self, z: T, to_value: impl Fn(T, T, T) -> T) -> T {
-        to_value(self.mean, self.std, z).clamp_to(self.low, self.high)
+    fn finish(&self, negative: bool, magnitude: T) -> T {
+        let z = T::with_sign(negative != self.mirrored, magnitude);
+        (self.mean + self.std * z).clamp_to(self.low, self.high)
     }
 }
 
-/// (negative, |2p - 1| or |p - 1/2|-style centre distance, tail) of a probability p, as the
-/// f32 / f64 inverse CDFs take them.
-#[inline(always)]
-fn prob_parts_f32(p: f32) -> (bool, f32, f32) {
-    let upper = 1.0 - p;
-    (
-        (p < 0.5),
-        (p + p - 1.0).abs(),
-        2.0 * if p < upper { p } else { upper },
-    )
-}
-
-#[inline(always)]
-fn prob_parts_f64(p: f64) -> (bool, f64, f64) {
-    let upper = 1.0 - p;
-    (
-        (p < 0.5),
-        (p - 0.5).abs(),
-        if p < upper { p } else { upper },
-    )
-}
-
-#[inline(always)]
-fn affine_f32(mean: f32, std: f32, z: f32) -> f32 {
-    mean + std * z
-}
-
-#[inline(always)]
-fn affine_f64(mean: f64, std: f64, z: f64) -> f64 {
-    mean + std * z
-}
-
-impl Transform<f32> for TruncNormal<f32> {
+impl<T: Real> Transform<T> for TruncNormal<T> {
     #[inline(always)]
-    fn one(&self, draw: u32) -> f32 {
-        let z = match self.wide_math {
+    fn one(&self, draw: T::Draw) -> T {
+        match self.wide_math {
             None => {
-                let p = self.p_low + open_unit_f32(draw) * self.p_width;
-                let (negative, abs_x, q) = prob_parts_f32(p);
-                with_sign_f32(negative != self.mirrored, ndtri_abs_f32(abs_x, q))
+                let p = self.p_low + T::open_unit(draw) * self.p_width;
+                let (negative, centre, tail) = T::prob_parts(p);
+                self.finish(negative, T::ndtri_abs(centre, tail))
             }
             Some((p_low, p_width)) => {
-                let u = (f64::from(draw) + 0.5) * (1.0 / 4_294_967_296.0);
-                let (negative, c, t) = prob_parts_f64(p_low + u * p_width);
-                with_sign_f64(negative != self.mirrored, ndtri_abs_f64(c, t)) as f32
+                let p = p_low + T::wide_unit(draw) * p_width;
+                let (negative, c, t) = f64::prob_parts(p);
+                let z = f64::with_sign(negative != self.mirrored, ndtri_abs_f64(c, t));
+                let z = T::from_f64(z);
+                (self.mean + self.std * z).clamp_to(self.low, self.high)
             }
-        };
-        self.finish(z, affine_f32)
+        }
     }
     #[inline(always)]
-    fn many(&self, draws: &[u32], out: &mut [f32]) {
+    fn many(&self, draws: &[T::Draw], out: &mut [T]) {
         let n = out.len();
         if self.wide_math.is_some() {
             for j in 0..n {
@@ -400,42 +397,16 @@ impl Transform<f32> for TruncNormal<f32> {
             }
             return;
         }
-        let (mut negative, mut abs_x, mut q) =
-            ([false; MAX_BATCH], [0f32; MAX_BATCH], [0f32; MAX_BATCH]);
+        let zero = T::from_f64(0.0);
+        let (mut negative, mut centre, mut tail) =
+            ([false; MAX_BATCH], [zero; MAX_BATCH], [zero; MAX_BATCH]);
         for j in 0..n {
-            let p = self.p_low + open_unit_f32(draws[j]) * self.p_width;
-            (negative[j], abs_x[j], q[j]) = prob_parts_f32(p);
+            let p = self.p_low + T::open_unit(draws[j]) * self.p_width;
+            (negative[j], centre[j], tail[j]) = T::prob_parts(p);
         }
-        ndtri_abs_many_f32(&abs_x, &q, out);
+        T::ndtri_abs_many(&centre, &tail, out);
         for j in 0..n {
-            let signed = with_sign_f32(negative[j] != self.mirrored, out[j]);
-            out[j] = self.finish(signed, affine_f32);
-        }
-    }
-}
-
-impl Transform<f64> for TruncNormal<f64> {
-    #[inline(always)]
-    fn one(&self, draw: u64) -> f64 {
-        let (negative, c, t) = prob_parts_f64(self.p_low + open_unit_f64(draw) * self.p_width);
-        self.finish(
-            with_sign_f64(negative != self.mirrored, ndtri_abs_f64(c, t)),
-            affine_f64,
-        )
-    }
-    #[inline(always)]
-    fn many(&self, draws: &[u64], out: &mut [f64]) {
-        let n = out.len();
-        let (mut negative, mut c, mut t) =
-            ([false; MAX_BATCH], [0f64; MAX_BATCH], [0f64; MAX_BATCH]);
-        for j in 0..n {
-            let p = self.p_low + open_unit_f64(draws[j]) * self.p_width;
-            (negative[j], c[j], t[j]) = prob_parts_f64(p);
-        }
-        ndtri_abs_many_f64(&c, &t, out);
-        for j in 0..n {
-            let signed = with_sign_f64(negative[j] != self.mirrored, out[j]);
-            out[j] = self.finish(signed, affine_f64);
+            out[j] = self.finish(negative[j], out[j]);
         }
     }
 }
