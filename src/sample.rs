@@ -468,45 +468,6 @@ pub fn fill_scalar<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [
 mod tests {
     use super::*;
 
-    fn check_paths_agree<T: Real + core::fmt::Debug, X: Transform<T>>(x: &X)
-    where
-        T: PartialEq,
-    {
-        let stream = Stream::new(99, 5);
-        let n = 1000;
-        for first in [0u64, 1, 3, 63, 64, 1_000_003, (1 << 40) + 7] {
-            let mut batched = vec![T::from_f64(0.0); n];
-            let mut scalar = vec![T::from_f64(0.0); n];
-            fill_run(x, &stream, &mut batched, first);
-            fill_scalar(x, &stream, &mut scalar, first);
-            for (i, (a, b)) in batched.iter().zip(&scalar).enumerate() {
-                assert!(
-                    a == b || (a != a && b != b),
-                    "index {}: batched {a:?} scalar {b:?}",
-                    first + i as u64
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn batched_and_scalar_kernels_give_the_same_bits() {
-        check_paths_agree(&Normal {
-            mean: 0.5f32,
-            std: 2.0,
-        });
-        check_paths_agree(&Normal {
-            mean: 0.5f64,
-            std: 2.0,
-        });
-        check_paths_agree(&Uniform::<f32>::new(-3.0, 1.0));
-        check_paths_agree(&Uniform::<f64>::new(-3.0, 1.0));
-        for (low, high) in [(-2.0, 2.0), (1.0, f64::INFINITY), (-9.0, -8.0), (6.0, 7.0)] {
-            check_paths_agree(&TruncNormal::<f32>::new(0.0, 1.0, low, high, -5.0));
-            check_paths_agree(&TruncNormal::<f64>::new(0.0, 1.0, low, high, -5.0));
-        }
-    }
-
     #[test]
     fn values_stay_in_bounds() {
         let stream = Stream::new(1, 0);
