@@ -1,5 +1,6 @@
-"""The heinit-rs command line: `heinit-rs bench` compares heinit_rs with NumPy, torch (when
-installed) and a plain memory fill, in one process, as ratios."""
+"""The heinit-rs command line. `heinit-rs bench` compares heinit_rs with NumPy, torch (when
+installed) and a plain memory fill, in one process, as ratios. `heinit-rs demo` shows signal
+propagation through a deep network under several initializations; `--train` trains one."""
 
 from __future__ import annotations
 
@@ -165,29 +166,135 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+class Progress:
+    """One self-overwriting status line on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.shown = sys.stderr.isatty()
+
+    def __call__(self, message: str) -> None:
+        if self.shown:
+            print(f"\r\033[K{message}", end="", file=sys.stderr, flush=True)
+
+    def bar(self, done: int, total: int, message: str, width: int = 30) -> None:
+        filled = width * done // max(total, 1)
+        self(f"[{'#' * filled}{'-' * (width - filled)}] {message}")
+
+    def clear(self) -> None:
+        self("")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def _add_bench_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="time heinit_rs against NumPy, torch and a memory fill")
+    bench.add_argument("--size", type=_positive, default=4096,
+                       help="side of the square array (4096)")
+    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    bench.add_argument("--threads", type=_positive, default=None,
+                       help="worker threads (default: heinit_rs's setting, all cores)")
+    bench.add_argument("--repeat", type=_positive, default=7, help="runs per measurement; best kept")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _add_demo_parser(sub) -> None:
+    from heinit_rs._demo import ACTIVATIONS
+
+    demo = sub.add_parser(
+        "demo", help="signal propagation through a deep network under He, Xavier, LeCun and "
+                     "naive initialization; --train: the depth experiment of He et al. (2015)")
+    demo.add_argument("--activation", choices=list(ACTIVATIONS), default="relu",
+                      help="nonlinearity of every layer (relu); --train always uses relu")
+    demo.add_argument("--depth", type=_positive, default=None,
+                      help="weight layers (50; 30 with --train)")
+    demo.add_argument("--width", type=_positive, default=None,
+                      help="units per layer (512; 128 with --train)")
+    demo.add_argument("--batch", type=_positive, default=None,
+                      help="inputs pushed through (256); SGD minibatch with --train (32)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (0)")
+    demo.add_argument("--output", default=None,
+                      help="PNG to write (heinit-demo.png; heinit-train.png with --train)")
+    demo.add_argument("--no-plot", action="store_true", help="print the table only")
+    demo.add_argument("--train", action="store_true",
+                      help="train a deep ReLU MLP on scikit-learn's digits under He and Xavier")
+    demo.add_argument("--epochs", type=_positive, default=60, help="--train epochs (60)")
+    demo.add_argument("--lr", type=_positive_float, default=0.005, help="--train SGD learning rate (0.005)")
+
+
+def _save_figure(plot: Callable[[str], None], path: str) -> None:
+    from heinit_rs._demo import DEMO_EXTRA_HINT
+
+    try:
+        plot(path)
+    except ImportError:
+        print(f"matplotlib is not installed, so no figure was written; {DEMO_EXTRA_HINT}",
+              file=sys.stderr)
+        return
+    print(f"wrote {path}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from heinit_rs import _demo
+
+    progress = Progress()
+    if not args.train:
+        depth, width, batch = args.depth or 50, args.width or 512, args.batch or 256
+        progress(f"propagating through {depth} layers ...")
+        results = _demo.propagate(args.activation, depth, width, batch, args.seed)
+        progress.clear()
+        print(_demo.propagation_table(results, args.activation, width, batch, args.seed))
+        if not args.no_plot:
+            _save_figure(lambda path: _demo.plot_propagation(results, args.activation, width, path),
+                         args.output or "heinit-demo.png")
+        return 0
+    depth, width, batch = args.depth or 30, args.width or 128, args.batch or 32
+    try:
+        data = _demo.load_digits(args.seed)
+    except ImportError:
+        print(f"--train needs scikit-learn for its bundled digits data; {_demo.DEMO_EXTRA_HINT}",
+              file=sys.stderr)
+        return 1
+    schemes = ("He", "Xavier")
+    total = len(schemes) * (args.epochs + 1)
+
+    def on_epoch(scheme: str, epoch: int, loss: float) -> None:
+        done = schemes.index(scheme) * (args.epochs + 1) + epoch + 1
+        progress.bar(done, total, f"{scheme:<6} epoch {epoch}/{args.epochs}  loss {loss:.4f}")
+
+    runs = [_demo.train(scheme, depth, width, args.epochs, args.lr, batch, args.seed, on_epoch,
+                        data) for scheme in schemes]
+    progress.clear()
+    print(_demo.training_table(runs, depth, width, args.lr, batch))
+    if not args.no_plot:
+        _save_figure(lambda path: _demo.plot_training(runs, depth, path),
+                     args.output or "heinit-train.png")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="heinit-rs", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("bench", help="time heinit_rs against NumPy, torch and a memory fill")
-    bench.add_argument("--size", type=int, default=4096, help="side of the square array (4096)")
-    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    bench.add_argument("--threads", type=int, default=None,
-                       help="worker threads (default: heinit_rs's setting, all cores)")
-    bench.add_argument("--repeat", type=int, default=7, help="runs per measurement; best kept")
-    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_bench_parser(sub)
+    _add_demo_parser(sub)
     args = parser.parse_args(argv)
-    if args.size < 1 or args.repeat < 1 or (args.threads is not None and args.threads < 1):
-        parser.error("--size, --repeat and --threads must be positive")
+    if args.command == "demo":
+        return run_demo(args)
     threads = args.threads or h.get_num_threads()
-    show = sys.stderr.isatty()
-
-    def progress(message: str) -> None:
-        if show:
-            print(f"\r\033[K{message}", end="", file=sys.stderr, flush=True)
-
+    progress = Progress()
     report = run_bench(args.size, np.dtype(args.dtype), threads, args.repeat, progress)
-    if show:
-        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    progress.clear()
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
 
