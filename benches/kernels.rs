@@ -24,10 +24,12 @@ fn time<T: Real, X: Transform<T>>(path: Path, x: &X, out: &mut [T]) -> f64 {
 fn philox_words_avx512(stream: &Stream, batches: u64) -> u32 {
     let mut acc = [0u32; 16];
     for b in 0..batches {
+        // SAFETY: this function is only called after `is_x86_feature_detected!("avx512f")`
+        // (and bw/dq/vl), the features `blocks_avx512` is compiled for.
         let words = unsafe { heinit_rs::philox::blocks_avx512(stream, b * 16) };
-        for k in 0..4 {
-            for l in 0..16 {
-                acc[l] ^= words[k][l];
+        for word in &words {
+            for (a, w) in acc.iter_mut().zip(word) {
+                *a ^= w;
             }
         }
     }

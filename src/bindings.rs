@@ -125,7 +125,7 @@ fn target<T: Element>(
     let size = core::mem::size_of::<T>() as isize;
     let shape = array.shape().to_vec();
     let ptr = array.data();
-    if (ptr as usize) % core::mem::align_of::<T>() != 0
+    if !(ptr as usize).is_multiple_of(core::mem::align_of::<T>())
         || array.strides().iter().any(|s| s % size != 0)
     {
         return Err(PyValueError::new_err(

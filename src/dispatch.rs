@@ -136,6 +136,7 @@ pub fn fill_run_on<T: Real, X: Transform<T>>(
         // SAFETY: `current`/`set_path` only select these paths after checking the CPU has them.
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 => unsafe { fill_run_avx2(x, stream, out, first) },
+        // SAFETY: as above, AVX-512 F/BW/DQ/VL were detected before this path could be chosen.
         #[cfg(target_arch = "x86_64")]
         Path::Avx512 => unsafe { fill_run_avx512(x, stream, out, first) },
         #[cfg(not(target_arch = "x86_64"))]

@@ -211,6 +211,7 @@ struct SharedPtr<T>(*mut T);
 // SAFETY: tasks write disjoint elements (checked by `may_self_overlap`, else one thread runs),
 // and the caller keeps the buffer alive and unaliased for the whole fill.
 unsafe impl<T: Send> Send for SharedPtr<T> {}
+// SAFETY: as for Send: shared use never makes two tasks touch the same element.
 unsafe impl<T: Send> Sync for SharedPtr<T> {}
 
 /// Fill `len` elements starting at `ptr` (stride `stride`) with stream elements `first..`.
@@ -344,6 +345,7 @@ mod tests {
             mean: 0.0f32,
             std: 1.0,
         };
+        // SAFETY: `buffer` spans every element the strided view addresses from `start`.
         unsafe { fill(&x, &stream, buffer.as_mut_ptr().offset(start), &plan).unwrap() };
         let rank = shape.len();
         let count: usize = shape.iter().product();

@@ -2,6 +2,10 @@
 //! bit operations. IEEE 754 rounds each of these exactly, and Rust never fuses a multiply and
 //! an add on its own, so every CPU path (scalar, SSE2, AVX2, AVX-512, NEON) gives the same bits.
 //! Library `ln` is avoided for the same reason and because it does not vectorise.
+//!
+//! Coefficients are copied digit for digit from their published sources (Cephes, Giles, AS 241,
+//! fdlibm) so they can be checked against them; the compiler rounds them to the nearest float.
+#![allow(clippy::excessive_precision)]
 
 /// ln(x) for positive normal `x`; Cephes `logf` (about 1 ulp).
 #[inline(always)]

@@ -452,8 +452,8 @@ pub fn fill_scalar<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [
                 let mut words = [[0u32; LANES]; 4];
                 for j in 0..LANES {
                     let block = stream.block(group * LANES as u64 + j as u64);
-                    for w in 0..4 {
-                        words[w][j] = block[w];
+                    for (word, value) in words.iter_mut().zip(block) {
+                        word[j] = value;
                     }
                 }
                 cached = Some((group, words));
@@ -524,7 +524,7 @@ mod tests {
             0,
         );
         let (mean, var) = moments(&out);
-        let expected_var = 0.879_625_661_034_239_78_f64.powi(2);
+        let expected_var = 0.879_625_661_034_239_8_f64.powi(2);
         assert!(mean.abs() < 5.0 * expected_var.sqrt() / (n as f64).sqrt());
         assert!(
             (var - expected_var).abs() < 5.0 * 0.6 * (2.0 / n as f64).sqrt(),
