@@ -3,17 +3,22 @@
 //! arguments with friendlier messages first; these checks are the last line of defence.
 
 use crate::dispatch::{self, Path};
-use crate::fill::{fill, Plan};
+use crate::fill::{fill_tasks, Plan};
 use crate::philox::{self, Stream};
 use crate::pool;
 use crate::sample::{Normal, Real, Transform, TruncNormal, Uniform};
-use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    BorrowError, Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 /// Above this many elements the GIL is released during the fill (below it the hand-off costs
 /// more than it frees, as blake3-py found).
 const DETACH_THRESHOLD: usize = 4096;
+/// Large fills on the main thread run in slices of about this many elements and check for
+/// Ctrl-C between them, so KeyboardInterrupt arrives within milliseconds, not at the end.
+const INTERRUPT_CHECK_ELEMENTS: usize = 1 << 23;
 /// float32 truncated-normal intervals lying wholly beyond this many sigma use f64 math.
 const F32_WIDE_MATH_BEYOND: f64 = 5.0;
 
@@ -116,6 +121,9 @@ struct Target<T> {
 // SAFETY: `ptr` points into an array whose read-write borrow the caller holds for as long as
 // the Target lives; moving the address to another thread does not create another alias.
 unsafe impl<T: Send> Send for Target<T> {}
+// SAFETY: a shared Target is only used by one `fill_tasks` call at a time (the slices of one
+// fill run one after another), so sharing the address never makes two writers.
+unsafe impl<T: Send> Sync for Target<T> {}
 
 fn target<T: Element>(
     array: &Bound<'_, PyArrayDyn<T>>,
@@ -140,7 +148,12 @@ fn target<T: Element>(
     Ok(Target { ptr, plan })
 }
 
-fn run<T>(dist: Distribution, stream: Stream, target: Target<T>) -> Result<(), String>
+fn run<T>(
+    dist: Distribution,
+    stream: &Stream,
+    target: &Target<T>,
+    tasks: core::ops::Range<usize>,
+) -> Result<(), String>
 where
     T: Real,
     Normal<T>: Transform<T>,
@@ -148,6 +161,7 @@ where
     TruncNormal<T>: Transform<T>,
 {
     let Target { ptr, plan } = target;
+    let (ptr, plan, stream) = (*ptr, plan, stream);
     // SAFETY: `target` checked the geometry against the array, and the caller holds its
     // read-write borrow, so the memory is valid and unaliased for the whole call.
     unsafe {
@@ -157,10 +171,10 @@ where
                     mean: T::from_f64(mean),
                     std: T::from_f64(std),
                 };
-                fill(&x, &stream, ptr, &plan)
+                fill_tasks(&x, stream, ptr, plan, tasks)
             }
             Distribution::Uniform { low, high } => {
-                fill(&Uniform::<T>::new(low, high), &stream, ptr, &plan)
+                fill_tasks(&Uniform::<T>::new(low, high), stream, ptr, plan, tasks)
             }
             Distribution::TruncNormal {
                 mean,
@@ -173,11 +187,12 @@ where
                 } else {
                     f64::NEG_INFINITY
                 };
-                fill(
+                fill_tasks(
                     &TruncNormal::<T>::new(mean, std, low, high, wide_below),
-                    &stream,
+                    stream,
                     ptr,
-                    &plan,
+                    plan,
+                    tasks,
                 )
             }
         }
@@ -198,19 +213,44 @@ where
     Uniform<T>: Transform<T>,
     TruncNormal<T>: Transform<T>,
 {
-    let borrow = array.try_readwrite().map_err(|e| {
-        PyValueError::new_err(format!(
-            "arr must be a writeable array that no other call is using ({e})"
-        ))
+    let borrow = array.try_readwrite().map_err(|e| match e {
+        BorrowError::NotWriteable => {
+            PyValueError::new_err("arr is read-only; pass a writeable array")
+        }
+        _ => PyValueError::new_err(
+            "arr, or memory it shares, is being filled by another thread right now; \
+             heinit_rs lets one call at a time write to an array",
+        ),
     })?;
     let target = target(array, global_shape, offset)?;
-    let result = if target.plan.elements() >= DETACH_THRESHOLD {
-        py.detach(move || run(dist, stream, target))
+    let (elements, tasks) = (target.plan.elements(), target.plan.tasks());
+    let result = if elements < DETACH_THRESHOLD {
+        run(dist, &stream, &target, 0..tasks)
+    } else if elements < INTERRUPT_CHECK_ELEMENTS || !on_main_thread(py)? {
+        // Only the main thread handles signals, so other threads fill in one go.
+        py.detach(|| run(dist, &stream, &target, 0..tasks))
     } else {
-        run(dist, stream, target)
+        let per_slice = (INTERRUPT_CHECK_ELEMENTS / target.plan.task_elements()).max(1);
+        let mut start = 0;
+        while start < tasks {
+            let end = tasks.min(start + per_slice);
+            py.detach(|| run(dist, &stream, &target, start..end))
+                .map_err(PyValueError::new_err)?;
+            // KeyboardInterrupt (or a handler's exception) stops the fill here; the array is
+            // left partly filled, as a NumPy ufunc interrupted midway would leave it.
+            py.check_signals()?;
+            start = end;
+        }
+        Ok(())
     };
     drop(borrow);
     result.map_err(PyValueError::new_err)
+}
+
+fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
+    let threading = py.import("threading")?;
+    let main = threading.call_method0("main_thread")?;
+    Ok(threading.call_method0("current_thread")?.is(&main))
 }
 
 /// Fill `arr` in place: element i of the C-order logical array `global_shape`, whose block

@@ -246,6 +246,29 @@ unsafe fn fill_strided<T: Real, X: Transform<T>>(
     }
 }
 
+impl Plan {
+    /// How many pieces each row's run is split into, and their length.
+    fn pieces(&self) -> (usize, usize) {
+        let pieces = self.run.len.div_ceil(TASK_ELEMENTS).max(1);
+        (pieces, self.run.len.div_ceil(pieces))
+    }
+
+    /// The fill is `tasks()` tasks in C order; long runs are split into pieces of at most
+    /// TASK_ELEMENTS, and each short row is one task.
+    pub fn tasks(&self) -> usize {
+        if self.elements == 0 {
+            0
+        } else {
+            self.rows() * self.pieces().0
+        }
+    }
+
+    /// Elements in each task but perhaps the last of a row.
+    pub fn task_elements(&self) -> usize {
+        self.pieces().1.max(1)
+    }
+}
+
 /// Fill the memory described by `plan` at `ptr` from `stream` with transform `x`.
 ///
 /// # Safety
@@ -257,16 +280,30 @@ pub unsafe fn fill<T: Real, X: Transform<T>>(
     ptr: *mut T,
     plan: &Plan,
 ) -> Result<(), String> {
-    if plan.elements == 0 {
+    // SAFETY: forwarded from the caller; every task lies inside the plan's elements.
+    unsafe { fill_tasks(x, stream, ptr, plan, 0..plan.tasks()) }
+}
+
+/// Fill tasks `tasks` of `plan` (see `Plan::tasks`); filling consecutive ranges one after
+/// another gives the same bits as one `fill`, which lets a caller stop between ranges.
+///
+/// # Safety
+/// As for `fill`.
+pub unsafe fn fill_tasks<T: Real, X: Transform<T>>(
+    x: &X,
+    stream: &Stream,
+    ptr: *mut T,
+    plan: &Plan,
+    tasks: core::ops::Range<usize>,
+) -> Result<(), String> {
+    let tasks = tasks.start..tasks.end.min(plan.tasks());
+    if tasks.is_empty() {
         return Ok(());
     }
     let path = dispatch::current()?;
-    let rows = plan.rows();
     let run = plan.run;
+    let (pieces, piece_len) = plan.pieces();
     let shared = SharedPtr(ptr);
-    // Split long runs into pieces; group short rows into tasks of about TASK_ELEMENTS.
-    let pieces = run.len.div_ceil(TASK_ELEMENTS).max(1);
-    let piece_len = run.len.div_ceil(pieces);
     let task = move |item: usize| {
         let (row, piece) = (item / pieces, item % pieces);
         let (mem, global) = plan.row_start(row);
@@ -286,17 +323,12 @@ pub unsafe fn fill<T: Real, X: Transform<T>>(
             )
         };
     };
-    let items = rows * pieces;
-    if plan.elements < PARALLEL_THRESHOLD || plan.may_self_overlap() || pool::threads()? == 1 {
-        (0..items).for_each(task);
+    let elements = tasks.len().saturating_mul(plan.task_elements());
+    if elements < PARALLEL_THRESHOLD || plan.may_self_overlap() || pool::threads()? == 1 {
+        tasks.for_each(task);
     } else {
         let min_len = (TASK_ELEMENTS / run.len.max(1)).max(1);
-        pool::get()?.install(|| {
-            (0..items)
-                .into_par_iter()
-                .with_min_len(min_len)
-                .for_each(task)
-        });
+        pool::get()?.install(|| tasks.into_par_iter().with_min_len(min_len).for_each(task));
     }
     Ok(())
 }
