@@ -1,7 +1,9 @@
 //! The rayon pool heinit_rs fills with: sized by `set_num_threads`, else by the environment
 //! variable HEINIT_RS_NUM_THREADS read at first use, else by the number of CPUs. A pool is tied
 //! to the process that built it; a child made by `fork()` (whose copy has no worker threads)
-//! builds a fresh one on first use instead of waiting on workers that do not exist.
+//! builds a fresh one on first use instead of waiting on workers that do not exist. A
+//! `pthread_atfork` handler holds this module's lock across `fork()`, so a child never inherits
+//! it locked by a thread that does not exist in the child.
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +21,8 @@ static STATE: Mutex<State> = Mutex::new(State {
 });
 
 fn state() -> MutexGuard<'static, State> {
+    #[cfg(unix)]
+    fork::install();
     // A panic while holding the lock leaves plain data behind; keep using it.
     STATE
         .lock()
@@ -87,4 +91,38 @@ pub fn get() -> Result<Arc<ThreadPool>, String> {
         .map_err(|e| format!("heinit_rs could not start {threads} worker threads: {e}"))?;
     state.pool = Some((pid, Arc::clone(&pool)));
     Ok(pool)
+}
+
+#[cfg(unix)]
+mod fork {
+    use super::{MutexGuard, State, STATE};
+    use std::cell::RefCell;
+    use std::sync::Once;
+
+    thread_local! {
+        // The guard taken before fork(), released after it in both processes. The handlers
+        // run on the thread that calls fork(), and the child's only thread is its copy.
+        static HELD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
+    }
+
+    extern "C" fn before_fork() {
+        let guard = STATE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        HELD.with(|held| *held.borrow_mut() = Some(guard));
+    }
+
+    extern "C" fn after_fork() {
+        HELD.with(|held| drop(held.borrow_mut().take()));
+    }
+
+    pub fn install() {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            // SAFETY: the handlers are plain `extern "C"` functions that never unwind; they
+            // only lock and unlock STATE, which the forking thread does not hold at fork()
+            // (no heinit_rs function calls fork while holding it).
+            unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+        });
+    }
 }

@@ -1,0 +1,239 @@
+//! Property tests (proptest) of the index and counter arithmetic: any block of any logical
+//! array, in any memory layout, split into any task ranges, on any CPU path, gets exactly the
+//! values the scalar reference gives its global C-order indices.
+
+use heinit_rs::dispatch::{fill_run_on, Path};
+use heinit_rs::fill::{fill_tasks, Plan};
+use heinit_rs::philox::{Stream, LANES};
+use heinit_rs::pool;
+use heinit_rs::sample::{fill_scalar, Normal, Real, Transform, TruncNormal, Uniform};
+use proptest::prelude::*;
+
+/// A block `offset .. offset + shape` of `global`, laid out in memory with the axes in `order`
+/// (outermost first), each stepped by `step` and reversed where `negate`.
+#[derive(Debug, Clone)]
+struct Layout {
+    global: Vec<u64>,
+    offset: Vec<u64>,
+    shape: Vec<usize>,
+    order: Vec<usize>,
+    step: Vec<usize>,
+    negate: Vec<bool>,
+}
+
+fn layouts(max_rank: usize, max_side: u64) -> impl Strategy<Value = Layout> {
+    (1..=max_rank)
+        .prop_flat_map(move |rank| {
+            (
+                prop::collection::vec(1..=max_side, rank),
+                Just((0..rank).collect::<Vec<_>>()).prop_shuffle(),
+                prop::collection::vec(1usize..=2, rank),
+                prop::collection::vec(any::<bool>(), rank),
+            )
+        })
+        .prop_flat_map(|(global, order, step, negate)| {
+            let blocks: Vec<_> = global
+                .iter()
+                .map(|&g| (0..=g).prop_flat_map(move |o| (Just(o), 0..=(g - o) as usize)))
+                .collect();
+            (Just(global), blocks, Just(order), Just(step), Just(negate))
+        })
+        .prop_map(|(global, block, order, step, negate)| Layout {
+            global,
+            offset: block.iter().map(|b| b.0).collect(),
+            shape: block.iter().map(|b| b.1).collect(),
+            order,
+            step,
+            negate,
+        })
+}
+
+impl Layout {
+    /// Element strides of the block in a buffer, and the buffer offset of its first element.
+    fn strides(&self) -> (Vec<isize>, isize, usize) {
+        let rank = self.shape.len();
+        let mut strides = vec![0isize; rank];
+        let mut span = 1usize;
+        for &axis in self.order.iter().rev() {
+            strides[axis] = (span * self.step[axis]) as isize;
+            span *= self.shape[axis].max(1) * self.step[axis];
+        }
+        let mut start = 0isize;
+        for ((stride, &n), &negate) in strides.iter_mut().zip(&self.shape).zip(&self.negate) {
+            if negate {
+                start += (n.max(1) as isize - 1) * *stride;
+                *stride = -*stride;
+            }
+        }
+        (strides, start, span)
+    }
+
+    fn global_index(&self, flat: usize) -> (u64, isize) {
+        let (strides, start, _) = self.strides();
+        let (mut rem, mut global, mut gstride, mut mem) = (flat, 0u64, 1u64, start);
+        for axis in (0..self.shape.len()).rev() {
+            let i = rem % self.shape[axis];
+            rem /= self.shape[axis];
+            global += (self.offset[axis] + i as u64) * gstride;
+            gstride *= self.global[axis];
+            mem += i as isize * strides[axis];
+        }
+        (global, mem)
+    }
+}
+
+/// Fill the layout's block through `fill_tasks`, one range per piece of `cuts`, and compare
+/// every element with the scalar reference at its global index.
+fn check_layout<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
+    x: &X,
+    layout: &Layout,
+    cuts: &[usize],
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let stream = Stream::new(seed, 5);
+    let (strides, start, span) = layout.strides();
+    let plan = Plan::new(&layout.shape, &strides, &layout.global, &layout.offset)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let sentinel = T::from_f64(-1e30);
+    let mut buffer = vec![sentinel; span];
+    let tasks = plan.tasks();
+    let mut bounds: Vec<usize> = cuts.iter().map(|&c| c % (tasks + 1)).collect();
+    bounds.extend([0, tasks]);
+    bounds.sort_unstable();
+    for pair in bounds.windows(2) {
+        // SAFETY: `buffer` spans every element the layout addresses from `start`.
+        unsafe {
+            fill_tasks(
+                x,
+                &stream,
+                buffer.as_mut_ptr().offset(start),
+                &plan,
+                pair[0]..pair[1],
+            )
+        }
+        .map_err(TestCaseError::fail)?;
+    }
+    let count: usize = layout.shape.iter().product();
+    let mut written = vec![false; span];
+    for flat in 0..count {
+        let (global, mem) = layout.global_index(flat);
+        let mut expected = [sentinel];
+        fill_scalar(x, &stream, &mut expected, global);
+        prop_assert_eq!(
+            buffer[mem as usize],
+            expected[0],
+            "element {} (global {})",
+            flat,
+            global
+        );
+        written[mem as usize] = true;
+    }
+    for (value, was_written) in buffer.iter().zip(written) {
+        prop_assert!(
+            was_written || *value == sentinel,
+            "an element outside the block was written"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_block_in_any_layout_split_anywhere_equals_the_reference(
+        layout in layouts(4, 6),
+        cuts in prop::collection::vec(any::<usize>(), 0..4),
+        seed in any::<u64>(),
+        threads in 1usize..=3,
+    ) {
+        pool::set_threads(threads);
+        check_layout(&Normal { mean: 0.5f32, std: 2.0 }, &layout, &cuts, seed)?;
+        check_layout(&Uniform::<f64>::new(-1.0, 3.0), &layout, &cuts, seed)?;
+    }
+
+    #[test]
+    fn plan_never_panics_and_keeps_blocks_inside_the_global_array(
+        (shape, global, offset, strides) in (0usize..5).prop_flat_map(|rank| (
+            prop::collection::vec(0usize..5, rank),
+            prop::collection::vec(prop_oneof![0u64..8, any::<u64>(), Just(1u64 << 32)], rank),
+            prop::collection::vec(prop_oneof![0u64..8, any::<u64>()], rank),
+            prop::collection::vec(-9isize..9, rank),
+        )),
+    ) {
+        match Plan::new(&shape, &strides, &global, &offset) {
+            Ok(plan) => {
+                prop_assert_eq!(plan.elements(), shape.iter().product::<usize>());
+                let total = global.iter().try_fold(1u64, |a, &g| a.checked_mul(g));
+                prop_assert!(total.is_some_and(|t| t <= i64::MAX as u64));
+                for axis in 0..shape.len() {
+                    prop_assert!(u128::from(offset[axis]) + shape[axis] as u128 <= u128::from(global[axis]));
+                }
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    #[test]
+    fn runs_anywhere_in_the_stream_equal_the_reference_on_every_path(
+        seed in any::<u64>(),
+        stream_id in any::<u64>(),
+        first in 0u64..(1u64 << 63) - 4096,
+        len in 0usize..400,
+    ) {
+        let stream = Stream::new(seed, stream_id);
+        check_run(&Normal { mean: 0.0f32, std: 1.0 }, &stream, first, len)?;
+        check_run(&Normal { mean: 0.0f64, std: 1.0 }, &stream, first, len)?;
+        check_run(&Uniform::<f32>::new(-1.0, 1.0), &stream, first, len)?;
+        check_run(&TruncNormal::<f32>::new(0.0, 1.0, -2.0, 2.0, -5.0), &stream, first, len)?;
+        check_run(&TruncNormal::<f64>::new(0.0, 1.0, 3.0, 9.0, -5.0), &stream, first, len)?;
+    }
+
+    #[test]
+    fn batched_philox_blocks_equal_single_blocks_anywhere(
+        seed in any::<u64>(),
+        stream_id in any::<u64>(),
+        first in 0u64..u64::MAX - LANES as u64,
+    ) {
+        let stream = Stream::new(seed, stream_id);
+        let batch = stream.blocks(first);
+        for lane in 0..LANES {
+            let single = stream.block(first + lane as u64);
+            for (word, value) in batch.iter().zip(single) {
+                prop_assert_eq!(word[lane], value);
+            }
+        }
+    }
+}
+
+fn check_run<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
+    x: &X,
+    stream: &Stream,
+    first: u64,
+    len: usize,
+) -> Result<(), TestCaseError> {
+    let mut reference = vec![T::from_f64(0.0); len];
+    fill_scalar(x, stream, &mut reference, first);
+    for path in Path::ALL.into_iter().filter(|p| p.supported()) {
+        let mut out = vec![T::from_f64(0.0); len];
+        fill_run_on(path, x, stream, &mut out, first);
+        prop_assert!(out == reference, "{} differs at {}", path.name(), first);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Blocks large enough for the parallel path.
+    #[test]
+    fn large_blocks_on_the_pool_equal_the_reference(
+        layout in layouts(2, 400),
+        cuts in prop::collection::vec(any::<usize>(), 0..3),
+        seed in any::<u64>(),
+        threads in 2usize..=4,
+    ) {
+        pool::set_threads(threads);
+        check_layout(&Normal { mean: 0.0f32, std: 1.0 }, &layout, &cuts, seed)?;
+    }
+}
