@@ -9,7 +9,10 @@
 use crate::philox::Stream;
 use crate::sample::{fill_run, fill_scalar, Real, Transform};
 #[cfg(target_arch = "x86_64")]
-use crate::{philox::blocks_avx512, sample::fill_run_with};
+use crate::{
+    philox::{blocks_avx2, blocks_avx512},
+    sample::fill_run_with,
+};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub const ENV_VAR: &str = "HEINIT_RS_SIMD";
@@ -109,7 +112,10 @@ pub fn set_path(path: Path) -> Result<(), String> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn fill_run_avx2<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
-    fill_run(x, stream, out, first)
+    // SAFETY: this function only runs on CPUs with AVX2 (its target feature).
+    fill_run_with(x, stream, out, first, |s, block| unsafe {
+        blocks_avx2(s, block)
+    })
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -134,9 +134,14 @@ impl Real for f64 {
     }
     #[inline(always)]
     fn batch<X: Transform<f64>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [f64]) {
+        // Row by row (not element by element), so the pairs are built with widening moves
+        // instead of gathers.
         let mut draws = [0u64; 2 * LANES];
-        for (e, d) in draws.iter_mut().enumerate() {
-            *d = Self::draw(words, e / LANES, e % LANES);
+        for (lane, row) in draws.chunks_exact_mut(LANES).enumerate() {
+            let (low, high) = (&words[2 * lane], &words[2 * lane + 1]);
+            for ((d, &lo), &hi) in row.iter_mut().zip(low).zip(high) {
+                *d = u64::from(lo) | (u64::from(hi) << 32);
+            }
         }
         x.many(&draws, out);
     }
@@ -239,27 +244,40 @@ fn ndtri_abs_many_f32(abs_x: &[f32], q: &[f32], z: &mut [f32]) {
 fn ndtri_abs_many_f64(c: &[f64], t: &[f64], z: &mut [f64]) {
     let n = z.len();
     let (c, t) = (&c[..n], &t[..n]);
-    let mut any_tail = false;
     for j in 0..n {
         z[j] = as241_central(c[j]);
-        any_tail |= c[j] > AS241_SPLIT;
     }
-    if any_tail {
-        let mut r = [0f64; MAX_BATCH];
-        let mut any_far = false;
-        for j in 0..n {
-            r[j] = as241_r(t[j]);
-            let near = as241_near_tail(r[j]);
-            z[j] = if c[j] <= AS241_SPLIT { z[j] } else { near };
-            any_far |= c[j] > AS241_SPLIT && r[j] > AS241_FAR;
-        }
-        if any_far {
-            for j in 0..n {
-                if c[j] > AS241_SPLIT && r[j] > AS241_FAR {
-                    z[j] = as241_far_tail(r[j]);
-                }
+    // About 15% of lanes need the tail, whose log, square root and two divisions cost more
+    // than the centre. Pack just those lanes into 8-wide chunks (one AVX-512 register), pad the
+    // last chunk with a harmless value, and scatter the results back.
+    let mut lane = [0u8; MAX_BATCH];
+    let mut tails = 0;
+    for (j, &centre) in c.iter().enumerate() {
+        lane[tails] = j as u8;
+        tails += usize::from(centre > AS241_SPLIT);
+    }
+    const CHUNK: usize = 8;
+    let mut start = 0;
+    while start < tails {
+        let count = CHUNK.min(tails - start);
+        let t_chunk: [f64; CHUNK] = core::array::from_fn(|k| {
+            if k < count {
+                t[usize::from(lane[start + k])]
+            } else {
+                0.25
             }
+        });
+        let r: [f64; CHUNK] = core::array::from_fn(|k| as241_r(t_chunk[k]));
+        let near: [f64; CHUNK] = core::array::from_fn(|k| as241_near_tail(r[k]));
+        for k in 0..count {
+            let j = usize::from(lane[start + k]);
+            z[j] = if r[k] > AS241_FAR {
+                as241_far_tail(r[k])
+            } else {
+                near[k]
+            };
         }
+        start += CHUNK;
     }
 }
 
