@@ -26,6 +26,8 @@ class Workload:
     elements: int
     # implementation name -> zero-argument callable; "heinit_rs" first.
     runs: dict[str, Callable[[], object]] = field(default_factory=dict)
+    # Implementations that make a different number of elements (the small-call reference).
+    elements_of: dict[str, int] = field(default_factory=dict)
 
 
 def _torch():
@@ -84,7 +86,9 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
         Workload("small (64, 64)", "kaiming_normal((64, 64)): per-call overhead", 4096, {
             "heinit_rs": lambda: h.kaiming_normal((64, 64), dtype=dtype, seed=1),
             "numpy": lambda: rng.standard_normal((64, 64), dtype=dtype),
-        }),
+            # The yardstick for small calls: NumPy making 256 values.
+            "numpy (256,)": lambda: rng.standard_normal(256, dtype=dtype),
+        }, elements_of={"numpy (256,)": 256}),
     ]
     if torch is not None:
         init = torch.nn.init
@@ -126,11 +130,13 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
         for name, fn in workload.runs.items():
             done += 1
             progress(f"[{done}/{total}] {workload.name}: {name}")
-            seconds = best_time(fn, repeat, workload.elements)
+            elements = workload.elements_of.get(name, workload.elements)
+            seconds = best_time(fn, repeat, elements)
             results[name] = {
                 "seconds": seconds,
-                "ns_per_element": seconds / workload.elements * 1e9,
-                "gb_per_s": workload.elements * dtype.itemsize / seconds / 1e9,
+                "elements": elements,
+                "ns_per_element": seconds / elements * 1e9,
+                "gb_per_s": elements * dtype.itemsize / seconds / 1e9,
             }
         ours = results["heinit_rs"]["seconds"]
         ratios = {name: r["seconds"] / ours for name, r in results.items() if name != "heinit_rs"}
@@ -154,7 +160,7 @@ def format_table(report: dict) -> str:
         f"heinit_rs {report['versions']['heinit_rs']} bench: {report['size']} x {report['size']} "
         f"{report['dtype']}, {report['threads']} threads, best of {report['repeat']}, "
         f"numpy {report['versions']['numpy']}, torch {report['versions']['torch'] or 'not installed'}",
-        "time x = that implementation's time / heinit_rs's time (above 1: heinit_rs is faster)",
+        "time x = that implementation's time per call / heinit_rs's (above 1: heinit_rs is faster)",
     ]
     for w in report["workloads"]:
         lines += ["", f"{w['workload']}  ({w['description']}, {w['elements']} elements)",
