@@ -190,7 +190,7 @@ proptest! {
     }
 
     #[test]
-    fn batched_philox_blocks_equal_single_blocks_anywhere(
+    fn batched_and_simd_philox_blocks_equal_single_blocks_anywhere(
         seed in any::<u64>(),
         stream_id in any::<u64>(),
         first in 0u64..u64::MAX - LANES as u64,
@@ -201,6 +201,18 @@ proptest! {
             let single = stream.block(first + lane as u64);
             for (word, value) in batch.iter().zip(single) {
                 prop_assert_eq!(word[lane], value);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            use heinit_rs::philox::{blocks_avx2, blocks_avx512};
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected.
+                prop_assert_eq!(unsafe { blocks_avx2(&stream, first) }, batch);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F was detected.
+                prop_assert_eq!(unsafe { blocks_avx512(&stream, first) }, batch);
             }
         }
     }

@@ -146,19 +146,29 @@ def propagate(activation: str = "relu", depth: int = 50, width: int = 512, batch
     return results
 
 
+def _table(title: list[str], index_name: str, index: Sequence[int],
+           columns: list[tuple[str, Sequence[float], str]]) -> list[str]:
+    """Title lines, a header and one row per index value; a column is (name, values, format
+    spec whose width is the column's)."""
+    lines = [*title, "", index_name + "".join(
+        f"{name:>{int(spec.split('.')[0])}}" for name, _, spec in columns)]
+    for row, label in enumerate(index):
+        lines.append(f"{label:>{len(index_name)}}" + "".join(
+            f"{values[row]:{spec}}" for _, values, spec in columns))
+    return lines
+
+
 def propagation_table(results: list[Propagation], activation: str, width: int, batch: int,
                       seed: int) -> str:
     depth = len(results[0].activation_std)
-    lines = [
-        f"heinit-rs demo: {depth} fully-connected layers of width {width}, {activation}, "
-        f"batch {batch}, seed {seed}",
-        "fwd: std of layer l's output; bwd: std of the gradient reaching layer l's input",
-        "",
-        "layer" + "".join(f"{r.scheme + ' fwd':>12}{r.scheme + ' bwd':>12}" for r in results),
-    ]
-    for layer in range(depth):
-        lines.append(f"{layer + 1:>5}" + "".join(
-            f"{r.activation_std[layer]:>12.3e}{r.gradient_std[layer]:>12.3e}" for r in results))
+    lines = _table(
+        [f"heinit-rs demo: {depth} fully-connected layers of width {width}, {activation}, "
+         f"batch {batch}, seed {seed}",
+         "fwd: std of layer l's output; bwd: std of the gradient reaching layer l's input"],
+        "layer", range(1, depth + 1),
+        [column for r in results for column in (
+            (f"{r.scheme} fwd", r.activation_std, "12.3e"),
+            (f"{r.scheme} bwd", r.gradient_std, "12.3e"))])
     lines += ["", f"layer {depth} / layer 1, forward:  " + ", ".join(
         f"{r.scheme} {r.activation_std[-1] / r.activation_std[0]:.3g}" for r in results),
         f"layer 1 / layer {depth}, backward: " + ", ".join(
@@ -304,17 +314,13 @@ def train(scheme: str, depth: int = 30, width: int = 128, epochs: int = 40,
 
 def training_table(runs: list[TrainingRun], depth: int, width: int, learning_rate: float,
                    batch: int) -> str:
-    epochs = len(runs[0].loss) - 1
-    lines = [
-        f"heinit-rs demo --train: {depth}-layer ReLU MLP (width {width}) on scikit-learn digits, "
-        f"plain SGD, learning rate {learning_rate}, batch {batch}",
-        "training loss (cross-entropy) and held-out accuracy after each epoch",
-        "",
-        "epoch" + "".join(f"{r.scheme + ' loss':>14}{r.scheme + ' acc':>12}" for r in runs),
-    ]
-    for epoch in range(epochs + 1):
-        lines.append(f"{epoch:>5}" + "".join(
-            f"{r.loss[epoch]:>14.4f}{r.accuracy[epoch]:>12.3f}" for r in runs))
+    lines = _table(
+        [f"heinit-rs demo --train: {depth}-layer ReLU MLP (width {width}) on scikit-learn "
+         f"digits, plain SGD, learning rate {learning_rate}, batch {batch}",
+         "training loss (cross-entropy) and held-out accuracy after each epoch"],
+        "epoch", range(len(runs[0].loss)),
+        [column for r in runs for column in (
+            (f"{r.scheme} loss", r.loss, "14.4f"), (f"{r.scheme} acc", r.accuracy, "12.3f"))])
     lines += [""] + [f"{r.scheme}: {r.seconds:.1f} s" for r in runs]
     return "\n".join(lines)
 
