@@ -448,14 +448,52 @@ pub fn fill_run_with<T: Real, X: Transform<T>>(
     let len = out.len() as u64;
     let head = ((T::GROUP - first % T::GROUP) % T::GROUP).min(len) as usize;
     let (head_out, rest) = out.split_at_mut(head);
-    fill_scalar(x, stream, head_out, first);
+    fill_within_group(x, stream, head_out, first, &blocks);
     let mut index = first + head as u64;
     let mut chunks = rest.chunks_exact_mut(T::GROUP as usize);
     for chunk in &mut chunks {
         T::batch(x, &blocks(stream, index / T::GROUP * LANES as u64), chunk);
         index += T::GROUP;
     }
-    fill_scalar(x, stream, chunks.into_remainder(), index);
+    fill_within_group(x, stream, chunks.into_remainder(), index, &blocks);
+}
+
+/// Elements `first..` of at most one group: a few one at a time (one Philox block each),
+/// more by making the whole group batched and copying the part asked for. Both give the bits
+/// `fill_scalar` gives; this only avoids its cost on the short runs of shards and strided rows.
+#[inline(always)]
+fn fill_within_group<T: Real, X: Transform<T>>(
+    x: &X,
+    stream: &Stream,
+    out: &mut [T],
+    first: u64,
+    blocks: &impl Fn(&Stream, u64) -> [[u32; LANES]; 4],
+) {
+    const FEW: usize = 4;
+    if out.len() < FEW {
+        for (k, slot) in out.iter_mut().enumerate() {
+            *slot = one_element(x, stream, first + k as u64);
+        }
+        return;
+    }
+    let offset = (first % T::GROUP) as usize;
+    let mut group = [T::from_f64(0.0); MAX_BATCH];
+    let group = &mut group[..T::GROUP as usize];
+    T::batch(x, &blocks(stream, first / T::GROUP * LANES as u64), group);
+    out.copy_from_slice(&group[offset..offset + out.len()]);
+}
+
+/// Element `index` alone: only the one block it draws from is computed.
+#[inline(always)]
+fn one_element<T: Real, X: Transform<T>>(x: &X, stream: &Stream, index: u64) -> T {
+    let (group, within) = (index / T::GROUP, (index % T::GROUP) as usize);
+    let j = within % LANES;
+    let block = stream.block(group * LANES as u64 + j as u64);
+    let mut words = [[0u32; LANES]; 4];
+    for (word, value) in words.iter_mut().zip(block) {
+        word[j] = value;
+    }
+    x.one(T::draw(&words, within / LANES, j))
 }
 
 /// One element at a time (the reference path), computing each group's blocks once.

@@ -134,18 +134,17 @@ def fans_of_checked_shape(
             )
         receptive = math.prod(shape[2:])
         return shape[1] * receptive, shape[0] * receptive
-    if layout == "keras":
-        if ndim == 0:
-            return 1, 1
-        if ndim == 1:
-            return shape[0], shape[0]
-        return _fans_from_axes(shape, -2, -1, ())
+    if layout == "keras" and ndim < 2:
+        return (1, 1) if ndim == 0 else (shape[0], shape[0])
     if ndim < 2:
         raise ValueError(
             f"Can't compute input and output sizes of a {ndim}-dimensional weights tensor "
             "with default in_axis. Must be at least 2D or specify in_axis explicitly."
         )
-    return _fans_from_axes(shape, -2, -1, ())
+    # Keras and JAX by default: in_axis=-2, out_axis=-1, every leading axis is receptive field
+    # (what _fans_from_axes(shape, -2, -1, ()) computes, without its generality).
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
 
 
 # ---------------------------------------------------------------------------------------------
