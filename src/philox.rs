@@ -23,16 +23,23 @@ fn mulhilo(a: u32, b: u32) -> (u32, u32) {
     ((product >> 32) as u32, product as u32)
 }
 
+/// The key of each of the ten rounds: the key, then bumped by the Weyl constants each round.
+#[inline(always)]
+fn round_keys([k0, k1]: [u32; 2]) -> [[u32; 2]; 10] {
+    core::array::from_fn(|round| {
+        let r = round as u32;
+        [
+            k0.wrapping_add(W0.wrapping_mul(r)),
+            k1.wrapping_add(W1.wrapping_mul(r)),
+        ]
+    })
+}
+
 /// One Philox4x32-10 block: the published function, for known-answer tests and scalar paths.
 #[inline(always)]
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let [mut c0, mut c1, mut c2, mut c3] = counter;
-    let [mut k0, mut k1] = key;
-    for round in 0..10 {
-        if round > 0 {
-            k0 = k0.wrapping_add(W0);
-            k1 = k1.wrapping_add(W1);
-        }
+    for [k0, k1] in round_keys(key) {
         let (hi0, lo0) = mulhilo(M0, c0);
         let (hi1, lo1) = mulhilo(M1, c2);
         (c0, c1, c2, c3) = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0);
@@ -82,11 +89,8 @@ impl Stream {
             c[2][lane] = self.stream[0];
             c[3][lane] = self.stream[1];
         }
-        let [mut k0, mut k1] = self.key;
-        for _ in 0..10 {
+        for [k0, k1] in round_keys(self.key) {
             c = round(&c, k0, k1);
-            k0 = k0.wrapping_add(W0);
-            k1 = k1.wrapping_add(W1);
         }
         c
     }
@@ -123,10 +127,9 @@ pub unsafe fn blocks_avx512(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
     let mut c3 = [_mm512_set1_epi64(i64::from(stream.stream[1])); 2];
     let m0 = _mm512_set1_epi64(i64::from(M0));
     let m1 = _mm512_set1_epi64(i64::from(M1));
-    let (mut k0, mut k1) = (stream.key[0], stream.key[1]);
     // a ^ b ^ c in one instruction.
     const XOR3: i32 = 0x96;
-    for _ in 0..10 {
+    for [k0, k1] in round_keys(stream.key) {
         let (key0, key1) = (_mm512_set1_epi32(k0 as i32), _mm512_set1_epi32(k1 as i32));
         for h in 0..2 {
             let product0 = _mm512_mul_epu32(c0[h], m0);
@@ -138,8 +141,6 @@ pub unsafe fn blocks_avx512(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
             c1[h] = product1;
             c3[h] = product0;
         }
-        k0 = k0.wrapping_add(W0);
-        k1 = k1.wrapping_add(W1);
     }
     // The low half of every lane of both registers, in block order.
     let pick_low = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -179,8 +180,7 @@ pub unsafe fn blocks_avx2(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
     let mut c3 = [_mm256_set1_epi64x(i64::from(stream.stream[1])); 4];
     let m0 = _mm256_set1_epi64x(i64::from(M0));
     let m1 = _mm256_set1_epi64x(i64::from(M1));
-    let (mut k0, mut k1) = (stream.key[0], stream.key[1]);
-    for _ in 0..10 {
+    for [k0, k1] in round_keys(stream.key) {
         let (key0, key1) = (_mm256_set1_epi32(k0 as i32), _mm256_set1_epi32(k1 as i32));
         for h in 0..4 {
             let product0 = _mm256_mul_epu32(c0[h], m0);
@@ -192,8 +192,6 @@ pub unsafe fn blocks_avx2(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
             c1[h] = product1;
             c3[h] = product0;
         }
-        k0 = k0.wrapping_add(W0);
-        k1 = k1.wrapping_add(W1);
     }
     // The low half of every lane, in block order: gather them into the low 128 bits of each
     // register, then join register pairs.
