@@ -227,13 +227,11 @@ where
     let (elements, tasks) = (target.plan.elements(), target.plan.tasks());
     let result = if elements < DETACH_THRESHOLD {
         run(dist, &stream, &target, 0..tasks)
-    } else if elements < 2 * INTERRUPT_CHECK_ELEMENTS_PER_THREAD || !on_main_thread(py)? {
-        // Only the main thread handles signals, so other threads fill in one go.
+    } else if elements <= slice_elements()? || !on_main_thread(py)? {
+        // One slice's worth, or a thread that never sees signals: fill in one go.
         py.detach(|| run(dist, &stream, &target, 0..tasks))
     } else {
-        let threads = pool::threads().map_err(PyValueError::new_err)?;
-        let slice_elements = INTERRUPT_CHECK_ELEMENTS_PER_THREAD * threads.max(2);
-        let per_slice = (slice_elements / target.plan.task_elements()).max(1);
+        let per_slice = (slice_elements()? / target.plan.task_elements()).max(1);
         let mut start = 0;
         while start < tasks {
             let end = tasks.min(start + per_slice);
@@ -248,6 +246,12 @@ where
     };
     drop(borrow);
     result.map_err(PyValueError::new_err)
+}
+
+/// Elements filled between two checks for Ctrl-C.
+fn slice_elements() -> PyResult<usize> {
+    let threads = pool::threads().map_err(PyValueError::new_err)?;
+    Ok(INTERRUPT_CHECK_ELEMENTS_PER_THREAD * threads.max(2))
 }
 
 fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
