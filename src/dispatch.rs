@@ -6,10 +6,12 @@
 //! HEINIT_RS_SIMD=scalar|baseline|avx2|avx512 (read at first use) or `set_path` forces a path,
 //! so tests can compare them.
 
-use crate::philox::Stream;
-use crate::sample::{fill_run, fill_scalar, Real, Transform};
+use crate::math::ndtri_f32_poly;
+use crate::philox::{Stream, LANES};
+use crate::sample::{fill_run, fill_scalar, Real, Transform, MAX_BATCH};
 #[cfg(target_arch = "x86_64")]
 use crate::{
+    math::{ndtri_f32_poly_avx2, ndtri_f32_poly_avx512},
     philox::{blocks_avx2, blocks_avx512},
     sample::fill_run_with,
 };
@@ -109,22 +111,95 @@ pub fn set_path(path: Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What the batched kernels take from an instruction set: Philox blocks and the float32
+/// inverse CDF's table lookups. Every implementation gives the portable code's bits.
+pub trait Isa: Copy {
+    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4];
+    /// `out[j] = ndtri_f32_poly(segment[j], t[j])` for every lane.
+    #[inline(always)]
+    fn ndtri_f32_poly_many(
+        self,
+        segment: &[u32; MAX_BATCH],
+        t: &[f32; MAX_BATCH],
+        out: &mut [f32; MAX_BATCH],
+    ) {
+        for ((slot, &s), &t) in out.iter_mut().zip(segment).zip(t) {
+            *slot = ndtri_f32_poly(s, t);
+        }
+    }
+}
+
+/// Plain Rust, vectorised by LLVM for whatever the enclosing function is compiled for.
+#[derive(Clone, Copy)]
+pub struct Portable;
+
+impl Isa for Portable {
+    #[inline(always)]
+    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+        stream.blocks(first)
+    }
+}
+
+/// Proof that the CPU has AVX2: made only in `fill_run_avx2`.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx2(());
+
+#[cfg(target_arch = "x86_64")]
+impl Isa for Avx2 {
+    #[inline(always)]
+    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+        // SAFETY: an `Avx2` exists only on CPUs with AVX2.
+        unsafe { blocks_avx2(stream, first) }
+    }
+    #[inline(always)]
+    fn ndtri_f32_poly_many(
+        self,
+        segment: &[u32; MAX_BATCH],
+        t: &[f32; MAX_BATCH],
+        out: &mut [f32; MAX_BATCH],
+    ) {
+        // SAFETY: as above.
+        unsafe { ndtri_f32_poly_avx2(segment, t, out) }
+    }
+}
+
+/// Proof that the CPU has AVX-512 F/BW/DQ/VL: made only in `fill_run_avx512`.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx512(());
+
+#[cfg(target_arch = "x86_64")]
+impl Isa for Avx512 {
+    #[inline(always)]
+    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+        // SAFETY: an `Avx512` exists only on CPUs with AVX-512F.
+        unsafe { blocks_avx512(stream, first) }
+    }
+    #[inline(always)]
+    fn ndtri_f32_poly_many(
+        self,
+        segment: &[u32; MAX_BATCH],
+        t: &[f32; MAX_BATCH],
+        out: &mut [f32; MAX_BATCH],
+    ) {
+        // SAFETY: as above.
+        unsafe { ndtri_f32_poly_avx512(segment, t, out) }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn fill_run_avx2<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
-    // SAFETY: this function only runs on CPUs with AVX2 (its target feature).
-    fill_run_with(x, stream, out, first, |s, block| unsafe {
-        blocks_avx2(s, block)
-    })
+    // This function only runs on CPUs with AVX2 (its target feature).
+    fill_run_with(x, Avx2(()), stream, out, first)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
 fn fill_run_avx512<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
-    // SAFETY: this function only runs on CPUs with AVX-512F (its target features).
-    fill_run_with(x, stream, out, first, |s, block| unsafe {
-        blocks_avx512(s, block)
-    })
+    // This function only runs on CPUs with AVX-512 F/BW/DQ/VL (its target features).
+    fill_run_with(x, Avx512(()), stream, out, first)
 }
 
 /// `fill_run` on the chosen path.

@@ -5,6 +5,7 @@
 //! pieces, so both give the same bits; the batched forms are plain loops that LLVM turns into
 //! vector code. The distributions are written once; `Real` holds what differs by precision.
 
+use crate::dispatch::{Isa, Portable};
 use crate::math::*;
 use crate::philox::{Stream, LANES};
 use core::ops::{Add, Mul};
@@ -28,7 +29,12 @@ pub trait Real:
     /// Lane `lane` of column `j` of a group's transposed words.
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> Self::Draw;
     /// One group's words to its `GROUP` values, in element order.
-    fn batch<X: Transform<Self>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [Self]);
+    fn batch<X: Transform<Self>, I: Isa>(
+        x: &X,
+        isa: I,
+        words: &[[u32; LANES]; 4],
+        out: &mut [Self],
+    );
     /// Symmetric uniform in (-1, 1), exact: odd integers over a power of two.
     fn signed_unit(draw: Self::Draw) -> Self;
     /// Uniform in (0, 1), exact: (k + 1/2) over a power of two.
@@ -43,7 +49,7 @@ pub trait Real:
     /// |Phi^-1| from the parts.
     fn ndtri_abs(centre: Self, tail: Self) -> Self;
     /// `ndtri_abs` over up to `MAX_BATCH` lanes into `z`.
-    fn ndtri_abs_many(centre: &[Self], tail: &[Self], z: &mut [Self]);
+    fn ndtri_abs_many<I: Isa>(isa: I, centre: &[Self], tail: &[Self], z: &mut [Self]);
     /// `magnitude` (sign bit clear) with its sign bit set to `negative`.
     fn with_sign(negative: bool, magnitude: Self) -> Self;
     #[inline(always)]
@@ -74,8 +80,8 @@ impl Real for f32 {
         words[lane][j]
     }
     #[inline(always)]
-    fn batch<X: Transform<f32>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [f32]) {
-        x.many(words.as_flattened(), out);
+    fn batch<X: Transform<f32>, I: Isa>(x: &X, isa: I, words: &[[u32; LANES]; 4], out: &mut [f32]) {
+        x.many(isa, words.as_flattened(), out);
     }
     #[inline(always)]
     fn signed_unit(draw: u32) -> f32 {
@@ -113,8 +119,8 @@ impl Real for f32 {
         ndtri_abs_f32(abs_x, q)
     }
     #[inline(always)]
-    fn ndtri_abs_many(abs_x: &[f32], q: &[f32], z: &mut [f32]) {
-        ndtri_abs_many_f32(abs_x, q, z)
+    fn ndtri_abs_many<I: Isa>(isa: I, abs_x: &[f32], q: &[f32], z: &mut [f32]) {
+        ndtri_abs_many_f32(isa, abs_x, q, z)
     }
     #[inline(always)]
     fn with_sign(negative: bool, magnitude: f32) -> f32 {
@@ -133,7 +139,7 @@ impl Real for f64 {
         u64::from(words[2 * lane][j]) | (u64::from(words[2 * lane + 1][j]) << 32)
     }
     #[inline(always)]
-    fn batch<X: Transform<f64>>(x: &X, words: &[[u32; LANES]; 4], out: &mut [f64]) {
+    fn batch<X: Transform<f64>, I: Isa>(x: &X, isa: I, words: &[[u32; LANES]; 4], out: &mut [f64]) {
         // Row by row (not element by element), so the pairs are built with widening moves
         // instead of gathers.
         let mut draws = [0u64; 2 * LANES];
@@ -143,7 +149,7 @@ impl Real for f64 {
                 *d = u64::from(lo) | (u64::from(hi) << 32);
             }
         }
-        x.many(&draws, out);
+        x.many(isa, &draws, out);
     }
     #[inline(always)]
     fn signed_unit(draw: u64) -> f64 {
@@ -180,7 +186,7 @@ impl Real for f64 {
         ndtri_abs_f64(c, t)
     }
     #[inline(always)]
-    fn ndtri_abs_many(c: &[f64], t: &[f64], z: &mut [f64]) {
+    fn ndtri_abs_many<I: Isa>(_: I, c: &[f64], t: &[f64], z: &mut [f64]) {
         ndtri_abs_many_f64(c, t, z)
     }
     #[inline(always)]
@@ -196,7 +202,7 @@ pub trait Transform<T: Real>: Sync {
     /// only at run time, which LLVM vectorises at full register width (a constant 16 gets
     /// unrolled first and then packed into narrow vectors).
     #[inline(always)]
-    fn many(&self, draws: &[T::Draw], out: &mut [T]) {
+    fn many<I: Isa>(&self, _: I, draws: &[T::Draw], out: &mut [T]) {
         for (slot, &draw) in out.iter_mut().zip(draws) {
             *slot = self.one(draw);
         }
@@ -206,34 +212,28 @@ pub trait Transform<T: Real>: Sync {
 /// The most draws one `many` call takes: one group of float32.
 pub const MAX_BATCH: usize = 4 * LANES;
 
-/// Batched |Phi^-1| in f32 into `z`: the tail polynomial runs only for batches that need it.
+/// Batched |Phi^-1| in f32 into `z`, exactly as `ndtri_abs_f32` computes each lane: the
+/// table polynomials through `isa` (a register permute per coefficient on AVX-512), and the
+/// rare lanes beyond the table (about 1 in 5500) in double precision.
 #[inline(always)]
-fn ndtri_abs_many_f32(abs_x: &[f32], q: &[f32], z: &mut [f32]) {
+fn ndtri_abs_many_f32<I: Isa>(isa: I, abs_x: &[f32], q: &[f32], z: &mut [f32]) {
     let n = z.len();
     let (abs_x, q) = (&abs_x[..n], &q[..n]);
-    let mut w = [0f32; MAX_BATCH];
-    let mut poly = [0f32; MAX_BATCH];
-    let mut any_tail = false;
-    for j in 0..n {
-        w[j] = giles_w(q[j]);
-        poly[j] = giles_central(w[j]);
-        any_tail |= w[j] >= GILES_SPLIT;
-    }
-    if any_tail {
-        for j in 0..n {
-            let tail = giles_tail(w[j]);
-            poly[j] = if w[j] < GILES_SPLIT { poly[j] } else { tail };
-        }
-    }
+    let (mut segment, mut t, mut scale) = ([0u32; MAX_BATCH], [0f32; MAX_BATCH], [0f32; MAX_BATCH]);
     let mut any_far = false;
     for j in 0..n {
-        z[j] = poly[j] * abs_x[j] * core::f32::consts::SQRT_2;
-        any_far |= w[j] >= GILES_FAR;
+        (segment[j], t[j], scale[j]) = ndtri_f32_segment(abs_x[j], q[j]);
+        any_far |= segment[j] >= NDTRI_F32_SEGMENTS;
+    }
+    let mut poly = [0f32; MAX_BATCH];
+    isa.ndtri_f32_poly_many(&segment, &t, &mut poly);
+    for j in 0..n {
+        z[j] = poly[j] * scale[j];
     }
     if any_far {
         for j in 0..n {
-            if w[j] >= GILES_FAR {
-                z[j] = giles_far(abs_x[j], q[j]);
+            if segment[j] >= NDTRI_F32_SEGMENTS {
+                z[j] = ndtri_f32_far(abs_x[j], q[j]);
             }
         }
     }
@@ -295,7 +295,7 @@ impl<T: Real> Transform<T> for Normal<T> {
         self.mean + self.std * T::with_sign(negative, T::ndtri_abs(centre, tail))
     }
     #[inline(always)]
-    fn many(&self, draws: &[T::Draw], out: &mut [T]) {
+    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T]) {
         let n = out.len();
         let zero = T::from_f64(0.0);
         let (mut negative, mut centre, mut tail) =
@@ -303,7 +303,7 @@ impl<T: Real> Transform<T> for Normal<T> {
         for j in 0..n {
             (negative[j], centre[j], tail[j]) = T::normal_parts(draws[j]);
         }
-        T::ndtri_abs_many(&centre, &tail, out);
+        T::ndtri_abs_many(isa, &centre, &tail, out);
         for j in 0..n {
             out[j] = self.mean + self.std * T::with_sign(negative[j], out[j]);
         }
@@ -407,7 +407,7 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
         }
     }
     #[inline(always)]
-    fn many(&self, draws: &[T::Draw], out: &mut [T]) {
+    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T]) {
         let n = out.len();
         if self.wide_math.is_some() {
             for j in 0..n {
@@ -422,7 +422,7 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
             let p = self.p_low + T::open_unit(draws[j]) * self.p_width;
             (negative[j], centre[j], tail[j]) = T::prob_parts(p);
         }
-        T::ndtri_abs_many(&centre, &tail, out);
+        T::ndtri_abs_many(isa, &centre, &tail, out);
         for j in 0..n {
             out[j] = self.finish(negative[j], out[j]);
         }
@@ -433,41 +433,46 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
 /// the first group boundary, a group at a time through the middle, element by element after.
 #[inline(always)]
 pub fn fill_run<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
-    fill_run_with(x, stream, out, first, |stream, block| stream.blocks(block))
+    fill_run_with(x, Portable, stream, out, first)
 }
 
-/// `fill_run` with a given lane-batched block generator (see `philox::blocks_avx512`).
+/// `fill_run` with the given instruction set's pieces (see `dispatch::Isa`).
 #[inline(always)]
-pub fn fill_run_with<T: Real, X: Transform<T>>(
+pub fn fill_run_with<T: Real, X: Transform<T>, I: Isa>(
     x: &X,
+    isa: I,
     stream: &Stream,
     out: &mut [T],
     first: u64,
-    blocks: impl Fn(&Stream, u64) -> [[u32; LANES]; 4],
 ) {
     let len = out.len() as u64;
     let head = ((T::GROUP - first % T::GROUP) % T::GROUP).min(len) as usize;
     let (head_out, rest) = out.split_at_mut(head);
-    fill_within_group(x, stream, head_out, first, &blocks);
+    fill_within_group(x, isa, stream, head_out, first);
     let mut index = first + head as u64;
     let mut chunks = rest.chunks_exact_mut(T::GROUP as usize);
     for chunk in &mut chunks {
-        T::batch(x, &blocks(stream, index / T::GROUP * LANES as u64), chunk);
+        T::batch(
+            x,
+            isa,
+            &isa.blocks(stream, index / T::GROUP * LANES as u64),
+            chunk,
+        );
         index += T::GROUP;
     }
-    fill_within_group(x, stream, chunks.into_remainder(), index, &blocks);
+    fill_within_group(x, isa, stream, chunks.into_remainder(), index);
 }
 
 /// Elements `first..` of at most one group: a few one at a time (one Philox block each),
 /// more by making the whole group batched and copying the part asked for. Both give the bits
 /// `fill_scalar` gives; this only avoids its cost on the short runs of shards and strided rows.
 #[inline(always)]
-fn fill_within_group<T: Real, X: Transform<T>>(
+fn fill_within_group<T: Real, X: Transform<T>, I: Isa>(
     x: &X,
+    isa: I,
     stream: &Stream,
     out: &mut [T],
     first: u64,
-    blocks: &impl Fn(&Stream, u64) -> [[u32; LANES]; 4],
 ) {
     const FEW: usize = 4;
     if out.len() < FEW {
@@ -479,7 +484,12 @@ fn fill_within_group<T: Real, X: Transform<T>>(
     let offset = (first % T::GROUP) as usize;
     let mut group = [T::from_f64(0.0); MAX_BATCH];
     let group = &mut group[..T::GROUP as usize];
-    T::batch(x, &blocks(stream, first / T::GROUP * LANES as u64), group);
+    T::batch(
+        x,
+        isa,
+        &isa.blocks(stream, first / T::GROUP * LANES as u64),
+        group,
+    );
     out.copy_from_slice(&group[offset..offset + out.len()]);
 }
 
