@@ -55,6 +55,12 @@ def test_named_rule_gains(name, param, scalar):
 def test_rule_gain_errors():
     with pytest.raises(ValueError, match="alpha True not a valid number"):
         h.calculate_gain("elu", True)
+    # Gains are cached, but 1 == True must not let a cached int answer for a bool.
+    assert h.calculate_gain("leaky_relu", 1) == 1.0
+    with pytest.raises(ValueError, match="negative_slope True not a valid number"):
+        h.calculate_gain("leaky_relu", True)
+    with pytest.raises(ValueError, match="Unsupported nonlinearity"):
+        h.calculate_gain(["relu"])
     with pytest.raises(ValueError, match="positive"):
         h.calculate_gain(lambda x: np.zeros_like(x))
     with pytest.raises(ValueError, match="non-finite"):

@@ -22,9 +22,13 @@ _MAX_ELEMENTS = 2**63 - 1
 def check_shape(shape: object, name: str = "shape") -> tuple[int, ...]:
     """A shape as a tuple of non-negative ints, with at most 2**63 - 1 elements."""
     # Fast path for the common case (a tuple of plain ints): models make thousands of calls.
-    if type(shape) is tuple and all(type(n) is int and n >= 0 for n in shape):
-        if math.prod(shape) <= _MAX_ELEMENTS:
-            return shape
+    if type(shape) is tuple:
+        for n in shape:
+            if type(n) is not int or n < 0:
+                break
+        else:
+            if math.prod(shape) <= _MAX_ELEMENTS:
+                return shape
     if isinstance(shape, np.ndarray):
         raise TypeError(f"{name} must be a tuple of ints; for an array pass arr.shape")
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
@@ -116,6 +120,10 @@ def fans_of_checked_shape(
     batch_axis: AxisSpec = (),
 ) -> tuple[int, int]:
     """calculate_fan_in_and_fan_out for a shape check_shape already accepted."""
+    if layout == "torch" and in_axis is None and out_axis is None and batch_axis == ():
+        if len(shape) >= 2:  # the common case, taken before the general checks
+            receptive = math.prod(shape[2:])
+            return shape[1] * receptive, shape[0] * receptive
     layout = _check_layout(layout)
     ndim = len(shape)
     axes_given = in_axis is not None or out_axis is not None or batch_axis not in ((), [], None)
@@ -251,6 +259,23 @@ def calculate_gain(
     """
     if callable(nonlinearity):
         return gain_from_second_moment(nonlinearity)
+    key = (nonlinearity, param, type(param))
+    try:
+        return _GAINS[key]
+    except (KeyError, TypeError):  # not yet computed, or unhashable: an error below
+        pass
+    gain = _named_gain(nonlinearity, param)
+    if len(_GAINS) < 1024:
+        _GAINS[key] = gain
+    return gain
+
+
+# Gains of (name, param, type(param)) already computed: models ask for the same few thousands
+# of times. The type is in the key because 1 == 1.0 == True, which torch treats differently.
+_GAINS: dict[tuple[object, object, type], float] = {}
+
+
+def _named_gain(nonlinearity: str, param: float | None) -> float:
     if nonlinearity in _TORCH_LINEAR or nonlinearity == "sigmoid":
         return 1
     if nonlinearity == "tanh":

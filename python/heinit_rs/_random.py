@@ -78,6 +78,9 @@ _default: Generator | None = None
 def default_generator() -> Generator:
     """The generator used when seed=None: seeded from OS entropy unless manual_seed was called."""
     global _default
+    current = _default  # set once, so only the first call needs the lock
+    if current is not None:
+        return current
     with _default_lock:
         if _default is None:
             _default = Generator()
