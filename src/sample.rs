@@ -231,10 +231,18 @@ fn ndtri_abs_many_f32<I: Isa>(isa: I, abs_x: &[f32], q: &[f32], z: &mut [f32]) {
         z[j] = poly[j] * scale[j];
     }
     if any_far {
-        for j in 0..n {
-            if segment[j] >= NDTRI_F32_SEGMENTS {
-                z[j] = ndtri_f32_far(abs_x[j], q[j]);
-            }
+        ndtri_f32_far_lanes(abs_x, q, &segment, z);
+    }
+}
+
+/// The lanes of `ndtri_abs_many_f32` beyond the table. Out of line, so that the double-precision
+/// code stays out of the hot loop's instruction cache footprint.
+#[cold]
+#[inline(never)]
+fn ndtri_f32_far_lanes(abs_x: &[f32], q: &[f32], segment: &[u32; MAX_BATCH], z: &mut [f32]) {
+    for (j, slot) in z.iter_mut().enumerate() {
+        if segment[j] >= NDTRI_F32_SEGMENTS {
+            *slot = ndtri_f32_far(abs_x[j], q[j]);
         }
     }
 }
