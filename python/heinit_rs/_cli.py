@@ -105,16 +105,27 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
     return result
 
 
-def best_time(fn: Callable[[], object], repeat: int, elements: int) -> float:
-    # Small calls are timed in batches so the clock's resolution does not matter.
+def time_call(fn: Callable[[], object], elements: int) -> float:
+    """Seconds per call of one timing; small calls are timed in batches so the clock's
+    resolution does not matter."""
     inner = max(1, 200_000 // max(elements, 1))
-    fn()
-    best = math.inf
+    start = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - start) / inner
+
+
+def best_times(runs: dict[str, Callable[[], object]], elements_of: Callable[[str], int],
+               repeat: int, progress: Callable[[], None]) -> dict[str, float]:
+    """The best of `repeat` timings of each run. The runs take turns, round after round, so a
+    shared machine that slows down for a while slows every implementation alike, not one."""
+    for fn in runs.values():
+        fn()
+    best = dict.fromkeys(runs, math.inf)
     for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - start) / inner)
+        for name, fn in runs.items():
+            best[name] = min(best[name], time_call(fn, elements_of(name)))
+        progress()
     return best
 
 
@@ -122,16 +133,23 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
               progress: Callable[[str], None]) -> dict:
     h.set_num_threads(threads)
     items = workloads(size, dtype, threads)
-    total = sum(len(w.runs) for w in items)
+    total = len(items) * repeat
     done = 0
     report = []
     for workload in items:
         results = {}
-        for name, fn in workload.runs.items():
+
+        def elements_of(name: str, workload: Workload = workload) -> int:
+            return workload.elements_of.get(name, workload.elements)
+
+        def round_done(workload: Workload = workload) -> None:
+            nonlocal done
             done += 1
-            progress(f"[{done}/{total}] {workload.name}: {name}")
-            elements = workload.elements_of.get(name, workload.elements)
-            seconds = best_time(fn, repeat, elements)
+            progress(f"[{done}/{total}] {workload.name}")
+
+        times = best_times(workload.runs, elements_of, repeat, round_done)
+        for name, seconds in times.items():
+            elements = elements_of(name)
             results[name] = {
                 "seconds": seconds,
                 "elements": elements,
