@@ -11,7 +11,8 @@ use crate::philox::{Stream, LANES};
 use core::ops::{Add, Mul};
 
 /// A floating-point element type: its mapping from Philox words to per-value draws, and the
-/// precision-specific pieces of the transforms (f32 uses Giles' erfinv, f64 Wichura's AS 241).
+/// precision-specific pieces of the transforms (f32 uses a table of polynomials, f64 Wichura's
+/// AS 241).
 ///
 /// Elements come in groups of `16 * PER_BLOCK`, one group per `LANES` = 16 consecutive blocks:
 /// element `16 * k + j` of group `g` takes lane `k` (a word for f32, a pair of words for f64)
