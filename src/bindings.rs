@@ -355,6 +355,7 @@ fn get_num_threads() -> PyResult<usize> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("STREAM_VERSION", crate::STREAM_VERSION)?;
     m.add("PARALLEL_THRESHOLD", crate::fill::PARALLEL_THRESHOLD)?;
     m.add_function(wrap_pyfunction!(fill_array, m)?)?;
     m.add_function(wrap_pyfunction!(philox4x32_10, m)?)?;

@@ -2,7 +2,7 @@
 CPU core. A Rust core fills NumPy arrays in parallel from a counter-based Philox stream, so the
 value at each index depends only on the seed and that index (docs/stream-spec.md)."""
 
-from heinit_rs._core import __version__, get_num_threads, set_num_threads
+from heinit_rs._core import STREAM_VERSION, __version__, get_num_threads, set_num_threads
 from heinit_rs._fans import calculate_fan_in_and_fan_out, calculate_gain
 from heinit_rs._init import (
     glorot_normal,
@@ -25,6 +25,7 @@ from heinit_rs._init import (
 from heinit_rs._random import Generator, default_generator, manual_seed
 
 __all__ = [
+    "STREAM_VERSION",
     "Generator",
     "__version__",
     "calculate_fan_in_and_fan_out",

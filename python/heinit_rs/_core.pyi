@@ -4,6 +4,7 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+STREAM_VERSION: int
 PARALLEL_THRESHOLD: int
 
 def fill_array(
