@@ -140,53 +140,44 @@ impl Isa for Portable {
     }
 }
 
-/// Proof that the CPU has AVX2: made only in `fill_run_avx2`.
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Avx2(());
+/// A proof token that the CPU has an instruction set: an `Isa` whose pieces are that set's
+/// `unsafe` kernels. The token is made only inside the `#[target_feature]` function of its set.
+macro_rules! target_isa {
+    ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        #[derive(Clone, Copy)]
+        struct $name(());
 
-#[cfg(target_arch = "x86_64")]
-impl Isa for Avx2 {
-    #[inline(always)]
-    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
-        // SAFETY: an `Avx2` exists only on CPUs with AVX2.
-        unsafe { blocks_avx2(stream, first) }
-    }
-    #[inline(always)]
-    fn ndtri_f32_poly_many(
-        self,
-        segment: &[u32; MAX_BATCH],
-        t: &[f32; MAX_BATCH],
-        out: &mut [f32; MAX_BATCH],
-    ) {
-        // SAFETY: as above.
-        unsafe { ndtri_f32_poly_avx2(segment, t, out) }
-    }
+        #[cfg(target_arch = "x86_64")]
+        impl Isa for $name {
+            #[inline(always)]
+            fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+                // SAFETY: the token exists only on CPUs with the kernel's instruction set.
+                unsafe { $blocks(stream, first) }
+            }
+            #[inline(always)]
+            fn ndtri_f32_poly_many(
+                self,
+                segment: &[u32; MAX_BATCH],
+                t: &[f32; MAX_BATCH],
+                out: &mut [f32; MAX_BATCH],
+            ) {
+                // SAFETY: as above.
+                unsafe { $poly(segment, t, out) }
+            }
+        }
+    };
 }
 
-/// Proof that the CPU has AVX-512 F/BW/DQ/VL: made only in `fill_run_avx512`.
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Avx512(());
-
-#[cfg(target_arch = "x86_64")]
-impl Isa for Avx512 {
-    #[inline(always)]
-    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
-        // SAFETY: an `Avx512` exists only on CPUs with AVX-512F.
-        unsafe { blocks_avx512(stream, first) }
-    }
-    #[inline(always)]
-    fn ndtri_f32_poly_many(
-        self,
-        segment: &[u32; MAX_BATCH],
-        t: &[f32; MAX_BATCH],
-        out: &mut [f32; MAX_BATCH],
-    ) {
-        // SAFETY: as above.
-        unsafe { ndtri_f32_poly_avx512(segment, t, out) }
-    }
-}
+target_isa!(
+    /// AVX2, made only in `fill_run_avx2`.
+    Avx2, blocks_avx2, ndtri_f32_poly_avx2
+);
+target_isa!(
+    /// AVX-512 F/BW/DQ/VL, made only in `fill_run_avx512`.
+    Avx512, blocks_avx512, ndtri_f32_poly_avx512
+);
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
