@@ -445,6 +445,32 @@ pub fn fill_run<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T],
     fill_run_with(x, Portable, stream, out, first)
 }
 
+/// How far ahead of the group being made its destination is prefetched.
+const PREFETCH_AHEAD_BYTES: usize = 2048;
+
+/// Ask for the cache lines `PREFETCH_AHEAD_BYTES` beyond `group`, so that by the time the
+/// values are stored there the lines are in cache instead of on their way from memory. On a
+/// 64 MiB fill this made the float32 normal 6-13% faster and the uniform about 5% (Rust kernel
+/// bench, alternating runs).
+#[inline(always)]
+fn prefetch_ahead<T>(group: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let ahead = group
+            .as_ptr()
+            .cast::<i8>()
+            .wrapping_add(PREFETCH_AHEAD_BYTES);
+        for line in (0..core::mem::size_of_val(group)).step_by(64) {
+            // SAFETY: a prefetch is only a hint: it never faults, even past the end of the
+            // array, and it changes no value.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = group;
+}
+
 /// `fill_run` with the given instruction set's pieces (see `dispatch::Isa`).
 #[inline(always)]
 pub fn fill_run_with<T: Real, X: Transform<T>, I: Isa>(
@@ -461,6 +487,7 @@ pub fn fill_run_with<T: Real, X: Transform<T>, I: Isa>(
     let mut index = first + head as u64;
     let mut chunks = rest.chunks_exact_mut(T::GROUP as usize);
     for chunk in &mut chunks {
+        prefetch_ahead(chunk);
         T::batch(
             x,
             isa,
