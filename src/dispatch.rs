@@ -12,7 +12,7 @@ use crate::sample::{fill_run, fill_scalar, Real, Transform, MAX_BATCH};
 #[cfg(target_arch = "x86_64")]
 use crate::{
     math::{ndtri_f32_poly_avx2, ndtri_f32_poly_avx512},
-    philox::{blocks_avx2, blocks_avx512},
+    philox::{blocks_avx2, blocks_avx512, blocks_avx512_groups},
     sample::fill_run_with,
 };
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -115,6 +115,15 @@ pub fn set_path(path: Path) -> Result<(), String> {
 /// inverse CDF's table lookups. Every implementation gives the portable code's bits.
 pub trait Isa: Copy {
     fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4];
+    /// Two groups' blocks, from `first` and from `first + LANES`. Where the set's Philox can
+    /// run both groups' rounds side by side, it overrides this.
+    #[inline(always)]
+    fn blocks_pair(self, stream: &Stream, first: u64) -> [[[u32; LANES]; 4]; 2] {
+        [
+            self.blocks(stream, first),
+            self.blocks(stream, first + LANES as u64),
+        ]
+    }
     /// `out[j] = ndtri_f32_poly(segment[j], t[j])` for every lane.
     #[inline(always)]
     fn ndtri_f32_poly_many(
@@ -143,7 +152,7 @@ impl Isa for Portable {
 /// A proof token that the CPU has an instruction set: an `Isa` whose pieces are that set's
 /// `unsafe` kernels. The token is made only inside the `#[target_feature]` function of its set.
 macro_rules! target_isa {
-    ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident) => {
+    ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident $(, $blocks_pair:path)?) => {
         $(#[$doc])*
         #[cfg(target_arch = "x86_64")]
         #[derive(Clone, Copy)]
@@ -156,6 +165,13 @@ macro_rules! target_isa {
                 // SAFETY: the token exists only on CPUs with the kernel's instruction set.
                 unsafe { $blocks(stream, first) }
             }
+            $(
+            #[inline(always)]
+            fn blocks_pair(self, stream: &Stream, first: u64) -> [[[u32; LANES]; 4]; 2] {
+                // SAFETY: as above.
+                unsafe { $blocks_pair(stream, first) }
+            }
+            )?
             #[inline(always)]
             fn ndtri_f32_poly_many(
                 self,
@@ -176,7 +192,7 @@ target_isa!(
 );
 target_isa!(
     /// AVX-512 F/BW/DQ/VL, made only in `fill_run_avx512`.
-    Avx512, blocks_avx512, ndtri_f32_poly_avx512
+    Avx512, blocks_avx512, ndtri_f32_poly_avx512, blocks_avx512_groups::<2, 4>
 );
 
 #[cfg(target_arch = "x86_64")]

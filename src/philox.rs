@@ -111,27 +111,46 @@ impl Stream {
 #[target_feature(enable = "avx512f")]
 #[inline]
 pub unsafe fn blocks_avx512(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+    // SAFETY: the caller guarantees AVX-512F, as `blocks_avx512_groups` needs.
+    let [out] = unsafe { blocks_avx512_groups::<1, 2>(stream, first) };
+    out
+}
+
+/// `G` groups of 16 blocks from `first` (`H` = 2 G registers of 8 blocks per word), their
+/// rounds interleaved, so that the core has `H` independent chains of multiplies to overlap.
+/// Two groups made `Normal<f32>` about 12% faster than one; four spilled registers and were
+/// slower.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub unsafe fn blocks_avx512_groups<const G: usize, const H: usize>(
+    stream: &Stream,
+    first: u64,
+) -> [[[u32; LANES]; 4]; G] {
     use core::arch::x86_64::*;
+    const { assert!(H == 2 * G) };
     let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-    // Blocks first..first+8 and first+8..first+16: the low word is in each lane's low half.
-    let blocks = [
-        _mm512_add_epi64(_mm512_set1_epi64(first as i64), lanes),
-        _mm512_add_epi64(_mm512_set1_epi64(first.wrapping_add(8) as i64), lanes),
-    ];
+    // Blocks first + 8h .. first + 8h + 8: the low word is in each lane's low half.
+    let blocks: [__m512i; H] = core::array::from_fn(|h| {
+        _mm512_add_epi64(
+            _mm512_set1_epi64(first.wrapping_add(8 * h as u64) as i64),
+            lanes,
+        )
+    });
     let mut c0 = blocks;
-    let mut c1 = [
-        _mm512_srli_epi64::<32>(blocks[0]),
-        _mm512_srli_epi64::<32>(blocks[1]),
-    ];
-    let mut c2 = [_mm512_set1_epi64(i64::from(stream.stream[0])); 2];
-    let mut c3 = [_mm512_set1_epi64(i64::from(stream.stream[1])); 2];
+    let mut c1: [__m512i; H] = core::array::from_fn(|h| _mm512_srli_epi64::<32>(blocks[h]));
+    let mut c2 = [_mm512_set1_epi64(i64::from(stream.stream[0])); H];
+    let mut c3 = [_mm512_set1_epi64(i64::from(stream.stream[1])); H];
     let m0 = _mm512_set1_epi64(i64::from(M0));
     let m1 = _mm512_set1_epi64(i64::from(M1));
     // a ^ b ^ c in one instruction.
     const XOR3: i32 = 0x96;
     for [k0, k1] in round_keys(stream.key) {
         let (key0, key1) = (_mm512_set1_epi32(k0 as i32), _mm512_set1_epi32(k1 as i32));
-        for h in 0..2 {
+        for h in 0..H {
             let product0 = _mm512_mul_epu32(c0[h], m0);
             let product1 = _mm512_mul_epu32(c2[h], m1);
             let hi0 = _mm512_shuffle_epi32::<0b11_11_01_01>(product0);
@@ -142,13 +161,15 @@ pub unsafe fn blocks_avx512(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
             c3[h] = product0;
         }
     }
-    // The low half of every lane of both registers, in block order.
+    // The low half of every lane of each pair of registers, in block order.
     let pick_low = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    let mut out = [[0u32; LANES]; 4];
-    for (row, [a, b]) in out.iter_mut().zip([c0, c1, c2, c3]) {
-        let words = _mm512_permutex2var_epi32(a, pick_low, b);
-        // SAFETY: `row` is 16 u32s, exactly one unaligned 512-bit store.
-        unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), words) };
+    let mut out = [[[0u32; LANES]; 4]; G];
+    for (g, group) in out.iter_mut().enumerate() {
+        for (row, c) in group.iter_mut().zip([c0, c1, c2, c3]) {
+            let words = _mm512_permutex2var_epi32(c[2 * g], pick_low, c[2 * g + 1]);
+            // SAFETY: `row` is 16 u32s, exactly one unaligned 512-bit store.
+            unsafe { _mm512_storeu_si512(row.as_mut_ptr().cast(), words) };
+        }
     }
     out
 }

@@ -485,15 +485,22 @@ pub fn fill_run_with<T: Real, X: Transform<T>, I: Isa>(
     let (head_out, rest) = out.split_at_mut(head);
     fill_within_group(x, isa, stream, head_out, first);
     let mut index = first + head as u64;
-    let mut chunks = rest.chunks_exact_mut(T::GROUP as usize);
+    // Two groups at a time: Philox's rounds are a chain of multiplies, and two groups give the
+    // core independent chains to overlap.
+    let mut pairs = rest.chunks_exact_mut(2 * T::GROUP as usize);
+    for pair in &mut pairs {
+        prefetch_ahead(pair);
+        let [a, b] = isa.blocks_pair(stream, index / T::GROUP * LANES as u64);
+        let (first_half, second_half) = pair.split_at_mut(T::GROUP as usize);
+        T::batch(x, isa, &a, first_half);
+        T::batch(x, isa, &b, second_half);
+        index += 2 * T::GROUP;
+    }
+    let mut chunks = pairs.into_remainder().chunks_exact_mut(T::GROUP as usize);
     for chunk in &mut chunks {
         prefetch_ahead(chunk);
-        T::batch(
-            x,
-            isa,
-            &isa.blocks(stream, index / T::GROUP * LANES as u64),
-            chunk,
-        );
+        let words = isa.blocks(stream, index / T::GROUP * LANES as u64);
+        T::batch(x, isa, &words, chunk);
         index += T::GROUP;
     }
     fill_within_group(x, isa, stream, chunks.into_remainder(), index);
