@@ -53,6 +53,8 @@ pub trait Real:
     fn ndtri_abs_many<I: Isa>(isa: I, centre: &[Self], tail: &[Self], z: &mut [Self]);
     /// `magnitude` (sign bit clear) with its sign bit set to `negative`.
     fn with_sign(negative: bool, magnitude: Self) -> Self;
+    /// The bit pattern, widened: tests compare these, since `==` equates -0 and +0.
+    fn bits(self) -> u64;
     #[inline(always)]
     fn clamp_to(self, low: Self, high: Self) -> Self {
         let v = if self < low { low } else { self };
@@ -127,6 +129,9 @@ impl Real for f32 {
     fn with_sign(negative: bool, magnitude: f32) -> f32 {
         f32::from_bits(magnitude.to_bits() | (u32::from(negative) << 31))
     }
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
 }
 
 impl Real for f64 {
@@ -193,6 +198,9 @@ impl Real for f64 {
     #[inline(always)]
     fn with_sign(negative: bool, magnitude: f64) -> f64 {
         f64::from_bits(magnitude.to_bits() | (u64::from(negative) << 63))
+    }
+    fn bits(self) -> u64 {
+        self.to_bits()
     }
 }
 
