@@ -120,13 +120,17 @@ def fans_of_checked_shape(
     batch_axis: AxisSpec = (),
 ) -> tuple[int, int]:
     """calculate_fan_in_and_fan_out for a shape check_shape already accepted."""
-    if layout == "torch" and in_axis is None and out_axis is None and batch_axis == ():
-        if len(shape) >= 2:  # the common case, taken before the general checks
-            receptive = math.prod(shape[2:])
-            return shape[1] * receptive, shape[0] * receptive
-    layout = _check_layout(layout)
     ndim = len(shape)
     axes_given = in_axis is not None or out_axis is not None or batch_axis not in ((), [], None)
+    # torch's layout first: the common case, before the layout check it would pass anyway.
+    if layout == "torch" and not axes_given:
+        if ndim < 2:
+            raise ValueError(
+                "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+            )
+        receptive = math.prod(shape[2:])
+        return shape[1] * receptive, shape[0] * receptive
+    layout = _check_layout(layout)
     if axes_given:
         default_in, default_out = _DEFAULT_AXES[layout]
         return _fans_from_axes(
@@ -135,13 +139,6 @@ def fans_of_checked_shape(
             default_out if out_axis is None else out_axis,
             () if batch_axis is None else batch_axis,
         )
-    if layout == "torch":
-        if ndim < 2:
-            raise ValueError(
-                "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
-            )
-        receptive = math.prod(shape[2:])
-        return shape[1] * receptive, shape[0] * receptive
     if layout == "keras" and ndim < 2:
         return (1, 1) if ndim == 0 else (shape[0], shape[0])
     if ndim < 2:
