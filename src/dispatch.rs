@@ -3,7 +3,7 @@
 //! and the best one the CPU supports is called. Every path computes the same bits: the kernels
 //! use only exactly-rounded operations and Rust never fuses multiply-adds (src/math.rs).
 //!
-//! HEINIT_RS_SIMD=scalar|baseline|avx2|avx512 (read at first use) or `set_path` forces a path,
+//! HEINIT_RS_SIMD=scalar|baseline|avx2|avx512|neon (read at first use) or `set_path` forces a path,
 //! so tests can compare them.
 
 use crate::math::ndtri_f32_poly;
@@ -28,10 +28,18 @@ pub enum Path {
     Baseline = 2,
     Avx2 = 3,
     Avx512 = 4,
+    /// Hand-written NEON Philox (aarch64).
+    Neon = 5,
 }
 
 impl Path {
-    pub const ALL: [Path; 4] = [Path::Scalar, Path::Baseline, Path::Avx2, Path::Avx512];
+    pub const ALL: [Path; 5] = [
+        Path::Scalar,
+        Path::Baseline,
+        Path::Avx2,
+        Path::Avx512,
+        Path::Neon,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -39,6 +47,7 @@ impl Path {
             Path::Baseline => "baseline",
             Path::Avx2 => "avx2",
             Path::Avx512 => "avx512",
+            Path::Neon => "neon",
         }
     }
 
@@ -47,7 +56,11 @@ impl Path {
             .into_iter()
             .find(|p| p.name() == name)
             .ok_or_else(|| {
-                format!("SIMD path must be one of scalar, baseline, avx2, avx512, got {name:?}")
+                let names: Vec<_> = Path::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "SIMD path must be one of {}, got {name:?}",
+                    names.join(", ")
+                )
             })
     }
 
@@ -63,13 +76,14 @@ impl Path {
                     && std::arch::is_x86_feature_detected!("avx512dq")
                     && std::arch::is_x86_feature_detected!("avx512vl")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Path::Neon => true,
             _ => false,
         }
     }
 
     fn best() -> Path {
-        [Path::Avx512, Path::Avx2]
+        [Path::Avx512, Path::Avx2, Path::Neon]
             .into_iter()
             .find(|p| p.supported())
             .unwrap_or(Path::Baseline)
@@ -195,6 +209,22 @@ target_isa!(
     Avx512, blocks_avx512, ndtri_f32_poly_avx512, blocks_avx512_groups::<2, 4>
 );
 
+/// NEON, which every aarch64 CPU has, so no proof token is needed. Only Philox is written by
+/// hand: LLVM leaves the portable Philox scalar on aarch64 but vectorises the float math. The
+/// table lookups stay portable (scalar loads); a `tbl` version and a load-and-transpose one
+/// came out slower than scalar loads in llvm-mca's models of most cores (docs/performance.md).
+#[cfg(target_arch = "aarch64")]
+#[derive(Clone, Copy)]
+struct Neon;
+
+#[cfg(target_arch = "aarch64")]
+impl Isa for Neon {
+    #[inline(always)]
+    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+        crate::philox::blocks_neon(stream, first)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn fill_run_avx2<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
@@ -227,7 +257,9 @@ pub fn fill_run_on<T: Real, X: Transform<T>>(
         // SAFETY: as above, AVX-512 F/BW/DQ/VL were detected before this path could be chosen.
         #[cfg(target_arch = "x86_64")]
         Path::Avx512 => unsafe { fill_run_avx512(x, stream, out, first) },
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        Path::Neon => crate::sample::fill_run_with(x, Neon, stream, out, first),
+        // `current`/`set_path` never select a path the CPU lacks.
         _ => fill_run(x, stream, out, first),
     }
 }

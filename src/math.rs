@@ -77,6 +77,7 @@ pub fn ndtri_f32_poly(segment: u32, t: f32) -> f32 {
 }
 
 /// The table by columns (coefficient k of every segment), for register permutes.
+#[cfg(target_arch = "x86_64")]
 const NDTRI_F32_COLUMNS: [[f32; 32]; 6] = {
     let mut columns = [[0f32; 32]; 6];
     let mut i = 0;
@@ -476,6 +477,42 @@ mod tests {
                 let z = ndtri_abs_f32(abs_x, q);
                 assert!(z >= last, "r = {r}: {z} after {last}");
                 last = z;
+            }
+        }
+    }
+
+    /// Every instruction set's table lookup gives the portable polynomial's bits, for every
+    /// segment (and segments past the table, which all take modulo 32) against many t.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_table_lookups_equal_the_portable_polynomial() {
+        let t: [f32; 64] = core::array::from_fn(|j| j as f32 / 61.0 - 0.03);
+        for rotation in 0..64 {
+            let segment: [u32; 64] = core::array::from_fn(|j| ((j + rotation) % 64) as u32);
+            let expected = segment
+                .iter()
+                .zip(&t)
+                .map(|(&s, &t)| ndtri_f32_poly(s, t).to_bits());
+            let expected: Vec<u32> = expected.collect();
+            let mut kernels: Vec<(&str, [f32; 64])> = Vec::new();
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    let mut out = [0f32; 64];
+                    // SAFETY: AVX2 was detected.
+                    unsafe { ndtri_f32_poly_avx2(&segment, &t, &mut out) };
+                    kernels.push(("avx2", out));
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    let mut out = [0f32; 64];
+                    // SAFETY: AVX-512F was detected.
+                    unsafe { ndtri_f32_poly_avx512(&segment, &t, &mut out) };
+                    kernels.push(("avx512", out));
+                }
+            }
+            for (name, out) in kernels {
+                let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(bits, expected, "{name} at rotation {rotation}");
             }
         }
     }

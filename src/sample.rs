@@ -454,6 +454,7 @@ pub fn fill_run<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T],
 }
 
 /// How far ahead of the group being made its destination is prefetched.
+#[cfg(target_arch = "x86_64")]
 const PREFETCH_AHEAD_BYTES: usize = 2048;
 
 /// Ask for the cache lines `PREFETCH_AHEAD_BYTES` beyond those of `values` (as many as they

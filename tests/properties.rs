@@ -216,6 +216,8 @@ proptest! {
                 prop_assert_eq!(unsafe { blocks_avx512(&stream, first) }, batch);
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        prop_assert_eq!(heinit_rs::philox::blocks_neon(&stream, first), batch);
     }
 }
 
