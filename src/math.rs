@@ -489,11 +489,11 @@ mod tests {
         let t: [f32; 64] = core::array::from_fn(|j| j as f32 / 61.0 - 0.03);
         for rotation in 0..64 {
             let segment: [u32; 64] = core::array::from_fn(|j| ((j + rotation) % 64) as u32);
-            let expected = segment
+            let expected: Vec<u32> = segment
                 .iter()
                 .zip(&t)
-                .map(|(&s, &t)| ndtri_f32_poly(s, t).to_bits());
-            let expected: Vec<u32> = expected.collect();
+                .map(|(&s, &t)| ndtri_f32_poly(s, t).to_bits())
+                .collect();
             let mut kernels: Vec<(&str, [f32; 64])> = Vec::new();
             #[cfg(target_arch = "x86_64")]
             {
