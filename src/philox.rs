@@ -79,8 +79,18 @@ impl Stream {
     /// Blocks `first .. first + LANES`, transposed: `out[w][l]` is word `w` of block `first + l`.
     /// Plain loops over fixed-size arrays, which LLVM turns into vector instructions.
     #[inline(always)]
-    #[allow(clippy::needless_range_loop)] // one index into four arrays: the shape LLVM vectorises
     pub fn blocks(&self, first: u64) -> [[u32; LANES]; 4] {
+        let mut c = self.counters(first);
+        for [k0, k1] in round_keys(self.key) {
+            c = round(&c, k0, k1);
+        }
+        c
+    }
+
+    /// The counters of blocks `first .. first + LANES`, transposed as `blocks` returns words.
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // one index into four arrays: the shape LLVM vectorises
+    fn counters(&self, first: u64) -> [[u32; LANES]; 4] {
         let mut c = [[0u32; LANES]; 4];
         for lane in 0..LANES {
             let block = first + lane as u64;
@@ -88,9 +98,6 @@ impl Stream {
             c[1][lane] = (block >> 32) as u32;
             c[2][lane] = self.stream[0];
             c[3][lane] = self.stream[1];
-        }
-        for [k0, k1] in round_keys(self.key) {
-            c = round(&c, k0, k1);
         }
         c
     }
@@ -239,13 +246,7 @@ pub unsafe fn blocks_avx2(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
 #[inline]
 pub fn blocks_neon(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
     use core::arch::aarch64::*;
-    let mut words = [[0u32; LANES]; 4];
-    for (lane, block) in (first..first + LANES as u64).enumerate() {
-        words[0][lane] = block as u32;
-        words[1][lane] = (block >> 32) as u32;
-        words[2][lane] = stream.stream[0];
-        words[3][lane] = stream.stream[1];
-    }
+    let mut words = stream.counters(first);
     // SAFETY: NEON is part of the aarch64 baseline, and every pointer addresses four
     // in-bounds u32s of a 16-element row: one unaligned 128-bit load or store.
     unsafe {
