@@ -53,7 +53,13 @@ fn main() {
         "{:<10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
         "path", "fill32", "normal32", "unif32", "trunc32", "normal64", "unif64"
     );
-    for path in Path::ALL.into_iter().filter(|p| p.supported()) {
+    // `cargo bench --bench kernels -- avx512` measures only the paths named.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |p: &Path| only.is_empty() || only.iter().any(|name| name == p.name());
+    for path in Path::ALL.into_iter().filter(|p| p.supported() && wanted(p)) {
         let start = Instant::now();
         f32s.fill(black_box(1.0));
         let fill = start.elapsed().as_secs_f64() / n as f64 * 1e9;

@@ -8,6 +8,7 @@
 use crate::dispatch::{Isa, Portable};
 use crate::math::*;
 use crate::philox::{Stream, LANES};
+use core::mem::MaybeUninit;
 use core::ops::{Add, Mul};
 
 /// A floating-point element type: its mapping from Philox words to per-value draws, and the
@@ -29,13 +30,20 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Lane `lane` of column `j` of a group's transposed words.
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> Self::Draw;
-    /// One group's words to its `GROUP` values, in element order.
+    /// Lanes whose |Phi^-1| is put off and made many at a time by `settle`: float64's AS 241
+    /// tail lanes; none for float32.
+    type Deferred: Deferred;
+    /// One group's words to its `GROUP` values, in element order; lanes put off go to
+    /// `deferred`, and their values in `out` are only placeholders until `settle`.
     fn batch<X: Transform<Self>, I: Isa>(
         x: &X,
         isa: I,
         words: &[[u32; LANES]; 4],
         out: &mut [Self],
+        deferred: &mut Self::Deferred,
     );
+    /// Write the deferred lanes' values into `out`, the slice their positions refer to.
+    fn settle<X: Transform<Self>>(x: &X, deferred: &mut Self::Deferred, out: &mut [Self]);
     /// Symmetric uniform in (-1, 1), exact: odd integers over a power of two.
     fn signed_unit(draw: Self::Draw) -> Self;
     /// Uniform in (0, 1), exact: (k + 1/2) over a power of two.
@@ -49,8 +57,15 @@ pub trait Real:
     fn prob_parts(p: Self) -> (bool, Self, Self);
     /// |Phi^-1| from the parts.
     fn ndtri_abs(centre: Self, tail: Self) -> Self;
-    /// `ndtri_abs` over up to `MAX_BATCH` lanes into `z`.
-    fn ndtri_abs_many<I: Isa>(isa: I, centre: &[Self], tail: &[Self], z: &mut [Self]);
+    /// `ndtri_abs` over up to `MAX_BATCH` lanes into `z`, or, for lanes it defers, later.
+    fn ndtri_abs_many<I: Isa>(
+        isa: I,
+        centre: &[Self],
+        tail: &[Self],
+        negative: &[bool],
+        z: &mut [Self],
+        deferred: &mut Self::Deferred,
+    );
     /// `magnitude` (sign bit clear) with its sign bit set to `negative`.
     fn with_sign(negative: bool, magnitude: Self) -> Self;
     /// The bit pattern, widened: tests compare these, since `==` equates -0 and +0.
@@ -82,10 +97,19 @@ impl Real for f32 {
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> u32 {
         words[lane][j]
     }
+    type Deferred = NothingDeferred;
     #[inline(always)]
-    fn batch<X: Transform<f32>, I: Isa>(x: &X, isa: I, words: &[[u32; LANES]; 4], out: &mut [f32]) {
-        x.many(isa, words.as_flattened(), out);
+    fn batch<X: Transform<f32>, I: Isa>(
+        x: &X,
+        isa: I,
+        words: &[[u32; LANES]; 4],
+        out: &mut [f32],
+        deferred: &mut NothingDeferred,
+    ) {
+        x.many(isa, words.as_flattened(), out, deferred);
     }
+    #[inline(always)]
+    fn settle<X: Transform<f32>>(_: &X, _: &mut NothingDeferred, _: &mut [f32]) {}
     #[inline(always)]
     fn signed_unit(draw: u32) -> f32 {
         let k = (draw >> 8) as i32;
@@ -122,7 +146,14 @@ impl Real for f32 {
         ndtri_abs_f32(abs_x, q)
     }
     #[inline(always)]
-    fn ndtri_abs_many<I: Isa>(isa: I, abs_x: &[f32], q: &[f32], z: &mut [f32]) {
+    fn ndtri_abs_many<I: Isa>(
+        isa: I,
+        abs_x: &[f32],
+        q: &[f32],
+        _: &[bool],
+        z: &mut [f32],
+        _: &mut NothingDeferred,
+    ) {
         ndtri_abs_many_f32(isa, abs_x, q, z)
     }
     #[inline(always)]
@@ -144,8 +175,15 @@ impl Real for f64 {
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> u64 {
         u64::from(words[2 * lane][j]) | (u64::from(words[2 * lane + 1][j]) << 32)
     }
+    type Deferred = TailLanes;
     #[inline(always)]
-    fn batch<X: Transform<f64>, I: Isa>(x: &X, isa: I, words: &[[u32; LANES]; 4], out: &mut [f64]) {
+    fn batch<X: Transform<f64>, I: Isa>(
+        x: &X,
+        isa: I,
+        words: &[[u32; LANES]; 4],
+        out: &mut [f64],
+        deferred: &mut TailLanes,
+    ) {
         // Row by row (not element by element), so the pairs are built with widening moves
         // instead of gathers.
         let mut draws = [0u64; 2 * LANES];
@@ -155,7 +193,11 @@ impl Real for f64 {
                 *d = u64::from(lo) | (u64::from(hi) << 32);
             }
         }
-        x.many(isa, &draws, out);
+        x.many(isa, &draws, out, deferred);
+    }
+    #[inline(always)]
+    fn settle<X: Transform<f64>>(x: &X, deferred: &mut TailLanes, out: &mut [f64]) {
+        deferred.settle(x, out);
     }
     #[inline(always)]
     fn signed_unit(draw: u64) -> f64 {
@@ -192,8 +234,19 @@ impl Real for f64 {
         ndtri_abs_f64(c, t)
     }
     #[inline(always)]
-    fn ndtri_abs_many<I: Isa>(_: I, c: &[f64], t: &[f64], z: &mut [f64]) {
-        ndtri_abs_many_f64(c, t, z)
+    fn ndtri_abs_many<I: Isa>(
+        _: I,
+        c: &[f64],
+        t: &[f64],
+        negative: &[bool],
+        z: &mut [f64],
+        deferred: &mut TailLanes,
+    ) {
+        let n = z.len();
+        for j in 0..n {
+            z[j] = as241_central(c[j]);
+        }
+        deferred.add(&c[..n], &t[..n], &negative[..n]);
     }
     #[inline(always)]
     fn with_sign(negative: bool, magnitude: f64) -> f64 {
@@ -207,14 +260,21 @@ impl Real for f64 {
 /// A distribution for element type `T`: one value from one draw.
 pub trait Transform<T: Real>: Sync {
     fn one(&self, draw: T::Draw) -> T;
-    /// `out[j] = one(draws[j])` for up to `MAX_BATCH` draws. The loops run to a length known
-    /// only at run time, which LLVM vectorises at full register width (a constant 16 gets
-    /// unrolled first and then packed into narrow vectors).
+    /// `out[j] = one(draws[j])` for up to `MAX_BATCH` draws, but for lanes put off to
+    /// `deferred` (see `Real::batch`). The loops run to a length known only at run time, which
+    /// LLVM vectorises at full register width (a constant 16 gets unrolled first and then
+    /// packed into narrow vectors).
     #[inline(always)]
-    fn many<I: Isa>(&self, _: I, draws: &[T::Draw], out: &mut [T]) {
+    fn many<I: Isa>(&self, _: I, draws: &[T::Draw], out: &mut [T], _: &mut T::Deferred) {
         for (slot, &draw) in out.iter_mut().zip(draws) {
             *slot = self.one(draw);
         }
+    }
+    /// The value for a standard normal of sign `negative` and size `magnitude`: how a
+    /// deferred lane is finished. Only transforms built on Phi^-1 defer lanes.
+    #[inline(always)]
+    fn finish(&self, negative: bool, magnitude: T) -> T {
+        T::with_sign(negative, magnitude)
     }
 }
 
@@ -256,45 +316,127 @@ fn ndtri_f32_far_lanes(abs_x: &[f32], q: &[f32], segment: &[u32; MAX_BATCH], z: 
     }
 }
 
-/// Batched |Phi^-1| in f64 into `z`, selecting per lane exactly as `ndtri_abs_f64` branches.
-#[inline(always)]
-fn ndtri_abs_many_f64(c: &[f64], t: &[f64], z: &mut [f64]) {
-    let n = z.len();
-    let (c, t) = (&c[..n], &t[..n]);
-    for j in 0..n {
-        z[j] = as241_central(c[j]);
+/// What float32 defers: nothing.
+pub struct NothingDeferred;
+
+/// Lanes set aside by the batched kernels, and where they go.
+pub trait Deferred {
+    fn new() -> Self;
+    /// Lanes added from now on belong to the batch whose first value is `out[base]`.
+    fn set_base(&mut self, base: usize);
+    /// Whether another pair of groups might not fit: `settle` first.
+    fn nearly_full(&self) -> bool;
+}
+
+impl Deferred for NothingDeferred {
+    #[inline(always)]
+    fn new() -> Self {
+        NothingDeferred
     }
-    // About 15% of lanes need the tail, whose log, square root and two divisions cost more
-    // than the centre. Pack just those lanes into 8-wide chunks (one AVX-512 register), pad the
-    // last chunk with a harmless value, and scatter the results back.
-    let mut lane = [0u8; MAX_BATCH];
-    let mut tails = 0;
-    for (j, &centre) in c.iter().enumerate() {
-        lane[tails] = j as u8;
-        tails += usize::from(centre > AS241_SPLIT);
+    #[inline(always)]
+    fn set_base(&mut self, _: usize) {}
+    #[inline(always)]
+    fn nearly_full(&self) -> bool {
+        false
     }
-    const CHUNK: usize = 8;
-    let mut start = 0;
-    while start < tails {
-        let count = CHUNK.min(tails - start);
-        let t_chunk: [f64; CHUNK] = core::array::from_fn(|k| {
-            if k < count {
-                t[usize::from(lane[start + k])]
-            } else {
-                0.25
-            }
-        });
-        let r: [f64; CHUNK] = core::array::from_fn(|k| as241_r(t_chunk[k]));
-        let near: [f64; CHUNK] = core::array::from_fn(|k| as241_near_tail(r[k]));
-        for k in 0..count {
-            let j = usize::from(lane[start + k]);
-            z[j] = if r[k] > AS241_FAR {
-                as241_far_tail(r[k])
-            } else {
-                near[k]
-            };
+}
+
+/// float64 lanes whose |Phi^-1| needs AS 241's tail (about 15%: c > 0.425), with a log, a
+/// square root and two divisions. Made a few per batch, their dependency chains stall the
+/// core and the last vector is mostly padding; collected over a few thousand values, they run
+/// as a loop of independent full vectors.
+///
+/// The lists start uninitialised (each fill makes one, so zeroing 4 KiB would cost short runs);
+/// the first `len` entries of each are written.
+pub struct TailLanes {
+    base: usize,
+    len: usize,
+    /// Where each lane's value goes in `out`.
+    at: [MaybeUninit<usize>; TAIL_LANES],
+    /// Each lane's t = min(p, 1 - p) > 0 with its value's sign in its sign bit.
+    signed_t: [MaybeUninit<f64>; TAIL_LANES],
+}
+
+/// Room for `2 * MAX_BATCH` more lanes beyond `nearly_full`, and for padding to a whole chunk.
+const TAIL_LANES: usize = 256;
+
+impl Deferred for TailLanes {
+    #[inline(always)]
+    fn new() -> Self {
+        TailLanes {
+            base: 0,
+            len: 0,
+            at: [const { MaybeUninit::uninit() }; TAIL_LANES],
+            signed_t: [const { MaybeUninit::uninit() }; TAIL_LANES],
         }
-        start += CHUNK;
+    }
+    #[inline(always)]
+    fn set_base(&mut self, base: usize) {
+        self.base = base;
+    }
+    #[inline(always)]
+    fn nearly_full(&self) -> bool {
+        self.len > TAIL_LANES - 2 * MAX_BATCH
+    }
+}
+
+impl TailLanes {
+    /// Set aside the lanes of one batch (at most `MAX_BATCH`) that need the tail. The lanes are
+    /// found through a bit mask (a vector compare), then only its set bits are visited.
+    #[inline(always)]
+    fn add(&mut self, c: &[f64], t: &[f64], negative: &[bool]) {
+        let mut mask = 0u64;
+        for (j, &centre) in c.iter().enumerate() {
+            mask |= u64::from(centre > AS241_SPLIT) << j;
+        }
+        while mask != 0 {
+            let j = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            self.at[self.len].write(self.base + j);
+            self.signed_t[self.len].write(f64::with_sign(negative[j], t[j]));
+            self.len += 1;
+        }
+    }
+
+    /// Finish every lane set aside into `out`, eight at a time (one AVX-512 register), exactly
+    /// as `ndtri_abs_f64` branches; the last eight are padded with a harmless value.
+    #[inline(always)]
+    fn settle<X: Transform<f64>>(&mut self, x: &X, out: &mut [f64]) {
+        const CHUNK: usize = 8;
+        let padded = self.len.next_multiple_of(CHUNK);
+        for slot in &mut self.signed_t[self.len..padded] {
+            slot.write(0.25);
+        }
+        for start in (0..padded).step_by(CHUNK) {
+            // SAFETY: entries below `len` were written by `add`, those up to `padded` above.
+            let signed_t: [f64; CHUNK] =
+                core::array::from_fn(|k| unsafe { self.signed_t[start + k].assume_init() });
+            let r: [f64; CHUNK] = core::array::from_fn(|k| as241_r(signed_t[k].abs()));
+            let mut z: [f64; CHUNK] = core::array::from_fn(|k| as241_near_tail(r[k]));
+            if r.iter().any(|&r| r > AS241_FAR) {
+                far_tail_lanes(&r, &mut z);
+            }
+            let values: [f64; CHUNK] =
+                core::array::from_fn(|k| x.finish(signed_t[k].is_sign_negative(), z[k]));
+            let count = CHUNK.min(self.len - start);
+            for (at, &value) in self.at[start..start + count].iter().zip(&values) {
+                // SAFETY: entries below `len` were written by `add`.
+                out[unsafe { at.assume_init() }] = value;
+            }
+        }
+        self.len = 0;
+    }
+}
+
+/// AS 241's far tail (r > 5, p below about 1.4e-11) for the lanes of a chunk that need it:
+/// out of line, as it is rare.
+#[cold]
+#[inline(never)]
+fn far_tail_lanes(r: &[f64; 8], z: &mut [f64; 8]) {
+    for (&r, z) in r.iter().zip(z) {
+        if r > AS241_FAR {
+            *z = as241_far_tail(r);
+        }
     }
 }
 
@@ -309,10 +451,10 @@ impl<T: Real> Transform<T> for Normal<T> {
     #[inline(always)]
     fn one(&self, draw: T::Draw) -> T {
         let (negative, centre, tail) = T::normal_parts(draw);
-        self.mean + self.std * T::with_sign(negative, T::ndtri_abs(centre, tail))
+        self.finish(negative, T::ndtri_abs(centre, tail))
     }
     #[inline(always)]
-    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T]) {
+    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], deferred: &mut T::Deferred) {
         let n = out.len();
         let zero = T::from_f64(0.0);
         let (mut negative, mut centre, mut tail) =
@@ -320,10 +462,15 @@ impl<T: Real> Transform<T> for Normal<T> {
         for j in 0..n {
             (negative[j], centre[j], tail[j]) = T::normal_parts(draws[j]);
         }
-        T::ndtri_abs_many(isa, &centre, &tail, out);
+        T::ndtri_abs_many(isa, &centre, &tail, &negative, out, deferred);
         for j in 0..n {
-            out[j] = self.mean + self.std * T::with_sign(negative[j], out[j]);
+            out[j] = self.finish(negative[j], out[j]);
         }
+    }
+    /// mean + std * (±|z|).
+    #[inline(always)]
+    fn finish(&self, negative: bool, magnitude: T) -> T {
+        self.mean + self.std * T::with_sign(negative, magnitude)
     }
 }
 
@@ -396,13 +543,6 @@ impl<T: Real> TruncNormal<T> {
             wide_math,
         }
     }
-
-    /// mean + std * (±|z|), with the mirror undone, clamped against last-bit rounding.
-    #[inline(always)]
-    fn finish(&self, negative: bool, magnitude: T) -> T {
-        let z = T::with_sign(negative != self.mirrored, magnitude);
-        (self.mean + self.std * z).clamp_to(self.low, self.high)
-    }
 }
 
 impl<T: Real> Transform<T> for TruncNormal<T> {
@@ -424,7 +564,7 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
         }
     }
     #[inline(always)]
-    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T]) {
+    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], deferred: &mut T::Deferred) {
         let n = out.len();
         if self.wide_math.is_some() {
             for j in 0..n {
@@ -439,10 +579,16 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
             let p = self.p_low + T::open_unit(draws[j]) * self.p_width;
             (negative[j], centre[j], tail[j]) = T::prob_parts(p);
         }
-        T::ndtri_abs_many(isa, &centre, &tail, out);
+        T::ndtri_abs_many(isa, &centre, &tail, &negative, out, deferred);
         for j in 0..n {
             out[j] = self.finish(negative[j], out[j]);
         }
+    }
+    /// mean + std * (±|z|), with the mirror undone, clamped against last-bit rounding.
+    #[inline(always)]
+    fn finish(&self, negative: bool, magnitude: T) -> T {
+        let z = T::with_sign(negative != self.mirrored, magnitude);
+        (self.mean + self.std * z).clamp_to(self.low, self.high)
     }
 }
 
@@ -494,25 +640,37 @@ pub fn fill_run_with<T: Real, X: Transform<T>, I: Isa>(
     let (head_out, rest) = out.split_at_mut(head);
     fill_within_group(x, isa, stream, head_out, first);
     let mut index = first + head as u64;
+    let group = T::GROUP as usize;
+    let mut deferred = T::Deferred::new();
     // Two groups at a time: Philox's rounds are a chain of multiplies, and two groups give the
     // core independent chains to overlap.
-    let mut pairs = rest.chunks_exact_mut(2 * T::GROUP as usize);
-    for pair in &mut pairs {
+    let mut at = 0;
+    while at + 2 * group <= rest.len() {
+        let pair = &mut rest[at..at + 2 * group];
         prefetch_ahead(pair);
         let [a, b] = isa.blocks_pair(stream, index / T::GROUP * LANES as u64);
-        let (first_half, second_half) = pair.split_at_mut(T::GROUP as usize);
-        T::batch(x, isa, &a, first_half);
-        T::batch(x, isa, &b, second_half);
+        let (first_half, second_half) = pair.split_at_mut(group);
+        deferred.set_base(at);
+        T::batch(x, isa, &a, first_half, &mut deferred);
+        deferred.set_base(at + group);
+        T::batch(x, isa, &b, second_half, &mut deferred);
+        if deferred.nearly_full() {
+            T::settle(x, &mut deferred, rest);
+        }
+        at += 2 * group;
         index += 2 * T::GROUP;
     }
-    let mut chunks = pairs.into_remainder().chunks_exact_mut(T::GROUP as usize);
-    for chunk in &mut chunks {
+    if at + group <= rest.len() {
+        let chunk = &mut rest[at..at + group];
         prefetch_ahead(chunk);
         let words = isa.blocks(stream, index / T::GROUP * LANES as u64);
-        T::batch(x, isa, &words, chunk);
+        deferred.set_base(at);
+        T::batch(x, isa, &words, chunk, &mut deferred);
+        at += group;
         index += T::GROUP;
     }
-    fill_within_group(x, isa, stream, chunks.into_remainder(), index);
+    T::settle(x, &mut deferred, rest);
+    fill_within_group(x, isa, stream, &mut rest[at..], index);
 }
 
 /// Elements `first..` of at most one group: a few one at a time (one Philox block each),
@@ -536,12 +694,15 @@ fn fill_within_group<T: Real, X: Transform<T>, I: Isa>(
     let offset = (first % T::GROUP) as usize;
     let mut group = [T::from_f64(0.0); MAX_BATCH];
     let group = &mut group[..T::GROUP as usize];
+    let mut deferred = T::Deferred::new();
     T::batch(
         x,
         isa,
         &isa.blocks(stream, first / T::GROUP * LANES as u64),
         group,
+        &mut deferred,
     );
+    T::settle(x, &mut deferred, group);
     out.copy_from_slice(&group[offset..offset + out.len()]);
 }
 
