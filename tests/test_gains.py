@@ -73,3 +73,31 @@ def test_callable_nonlinearity_in_kaiming(captured_fills):
     h.kaiming_normal_(np.empty((8, 50), np.float32), nonlinearity=lambda x: np.maximum(x, 0),
                       seed=0)
     assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(2 / 50), rel=1e-12)
+
+
+def test_remembered_kaiming_std_keeps_every_check(captured_fills):
+    # The std is remembered per (shape, a, type(a), mode, nonlinearity, layout): a bool slope
+    # must still be refused after the equal int was accepted, and a bad mode still refused.
+    arr = np.empty((8, 50), np.float32)
+    for _ in range(2):
+        h.kaiming_normal_(arr, a=1, seed=0)
+        assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(2 / 2 / 50), rel=1e-12)
+        with pytest.raises(ValueError, match="negative_slope True not a valid number"):
+            h.kaiming_normal_(arr, a=True, seed=0)
+        with pytest.raises(ValueError, match="Mode fan_sideways not supported"):
+            h.kaiming_normal_(arr, mode="fan_sideways", seed=0)
+
+
+def test_callable_nonlinearity_is_asked_again_each_call(captured_fills):
+    # A callable's gain is not remembered: the same function object may compute differently.
+    slope = [0.0]
+
+    def leaky(x):
+        return np.where(x > 0, x, slope[0] * x)
+
+    arr = np.empty((8, 50), np.float32)
+    h.kaiming_normal_(arr, nonlinearity=leaky, seed=0)
+    slope[0] = 1.0
+    h.kaiming_normal_(arr, nonlinearity=leaky, seed=0)
+    assert captured_fills[-2][1][1] == pytest.approx(math.sqrt(2 / 50), rel=1e-9)
+    assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(1 / 50), rel=1e-9)

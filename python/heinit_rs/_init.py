@@ -214,6 +214,25 @@ def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
 
 def _kaiming_std(shape: tuple[int, ...], a: float, mode: str, nonlinearity: str | Callable,
                  layout: str) -> float:
+    """gain / sqrt(fan), remembered for named nonlinearities: a model asks for the same few
+    thousands of times, and working it out was most of a small call's Python time."""
+    # type(a) is in the key because 1 == 1.0 == True, which the gain treats differently.
+    key = (shape, a, type(a), mode, nonlinearity, layout)
+    try:
+        return _KAIMING_STDS[key]
+    except (KeyError, TypeError):  # not yet computed, or unhashable: an error below
+        pass
+    std = _compute_kaiming_std(shape, a, mode, nonlinearity, layout)
+    if type(nonlinearity) is str and len(_KAIMING_STDS) < 4096:
+        _KAIMING_STDS[key] = std
+    return std
+
+
+_KAIMING_STDS: dict[tuple[object, ...], float] = {}
+
+
+def _compute_kaiming_std(shape: tuple[int, ...], a: float, mode: str,
+                         nonlinearity: str | Callable, layout: str) -> float:
     mode = mode.lower() if isinstance(mode, str) else mode
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
