@@ -101,3 +101,13 @@ def test_callable_nonlinearity_is_asked_again_each_call(captured_fills):
     h.kaiming_normal_(arr, nonlinearity=leaky, seed=0)
     assert captured_fills[-2][1][1] == pytest.approx(math.sqrt(2 / 50), rel=1e-9)
     assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(1 / 50), rel=1e-9)
+
+
+def test_an_unhashable_parameter_that_the_gain_ignores_is_accepted_as_torch_does(captured_fills):
+    # torch.nn.init.calculate_gain("relu", [1]) is sqrt(2): relu ignores its parameter. The
+    # remembered gains must not turn the unhashable list into a TypeError.
+    assert h.calculate_gain("relu", [1]) == math.sqrt(2.0)
+    h.kaiming_normal_(np.empty((8, 50), np.float32), a=[0], nonlinearity="relu", seed=0)
+    assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(2 / 50), rel=1e-12)
+    with pytest.raises(ValueError, match="negative_slope \\[0\\] not a valid number"):
+        h.calculate_gain("leaky_relu", [0])

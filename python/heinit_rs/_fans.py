@@ -256,20 +256,29 @@ def calculate_gain(
     """
     if callable(nonlinearity):
         return gain_from_second_moment(nonlinearity)
-    key = (nonlinearity, param, type(param))
+    # The type is in the key because 1 == 1.0 == True, which torch treats differently.
+    return remembered(_GAINS, (nonlinearity, param, type(param)), True, _named_gain,
+                      nonlinearity, param)
+
+
+_GAINS: dict[tuple[object, ...], float] = {}
+
+
+def remembered(cache: dict[tuple[object, ...], float], key: tuple[object, ...], keep: bool,
+               compute: Callable[..., float], *args: object) -> float:
+    """compute(*args), looked up in cache under key first, and kept there if keep (up to 4096
+    entries): models ask for the same few gains and stds thousands of times. A key that cannot
+    be hashed (a list among the arguments) is simply computed, so compute reports any error."""
     try:
-        return _GAINS[key]
-    except (KeyError, TypeError):  # not yet computed, or unhashable: an error below
-        pass
-    gain = _named_gain(nonlinearity, param)
-    if len(_GAINS) < 1024:
-        _GAINS[key] = gain
-    return gain
-
-
-# Gains of (name, param, type(param)) already computed: models ask for the same few thousands
-# of times. The type is in the key because 1 == 1.0 == True, which torch treats differently.
-_GAINS: dict[tuple[object, object, type], float] = {}
+        return cache[key]
+    except KeyError:
+        hashable = True
+    except TypeError:
+        hashable = False
+    value = compute(*args)
+    if keep and hashable and len(cache) < 4096:
+        cache[key] = value
+    return value
 
 
 def _named_gain(nonlinearity: str, param: float | None) -> float:

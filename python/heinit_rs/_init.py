@@ -18,6 +18,7 @@ from heinit_rs._fans import (
     calculate_gain,
     check_shape,
     fans_of_checked_shape,
+    remembered,
 )
 from heinit_rs._random import Generator, check_seed, resolve_seed
 
@@ -214,18 +215,12 @@ def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
 
 def _kaiming_std(shape: tuple[int, ...], a: float, mode: str, nonlinearity: str | Callable,
                  layout: str) -> float:
-    """gain / sqrt(fan), remembered for named nonlinearities: a model asks for the same few
-    thousands of times, and working it out was most of a small call's Python time."""
+    """gain / sqrt(fan), remembered for named nonlinearities (working it out was most of a small
+    call's Python time); a callable may answer differently next time, so it is asked again."""
     # type(a) is in the key because 1 == 1.0 == True, which the gain treats differently.
-    key = (shape, a, type(a), mode, nonlinearity, layout)
-    try:
-        return _KAIMING_STDS[key]
-    except (KeyError, TypeError):  # not yet computed, or unhashable: an error below
-        pass
-    std = _compute_kaiming_std(shape, a, mode, nonlinearity, layout)
-    if type(nonlinearity) is str and len(_KAIMING_STDS) < 4096:
-        _KAIMING_STDS[key] = std
-    return std
+    return remembered(_KAIMING_STDS, (shape, a, type(a), mode, nonlinearity, layout),
+                      type(nonlinearity) is str, _compute_kaiming_std,
+                      shape, a, mode, nonlinearity, layout)
 
 
 _KAIMING_STDS: dict[tuple[object, ...], float] = {}
