@@ -639,8 +639,11 @@ pub fn fill_run_with<T: Real, X: Transform<T>, I: Isa>(
     let head = ((T::GROUP - first % T::GROUP) % T::GROUP).min(len) as usize;
     let (head_out, rest) = out.split_at_mut(head);
     fill_within_group(x, isa, stream, head_out, first);
-    let mut index = first + head as u64;
     let group = T::GROUP as usize;
+    // Element `at` of `rest` is element `start + at` of the stream, in block group
+    // `(start + at) / GROUP`.
+    let start = first + head as u64;
+    let first_block = |at: usize| (start + at as u64) / T::GROUP * LANES as u64;
     let mut deferred = T::Deferred::new();
     // Two groups at a time: Philox's rounds are a chain of multiplies, and two groups give the
     // core independent chains to overlap.
@@ -648,7 +651,7 @@ pub fn fill_run_with<T: Real, X: Transform<T>, I: Isa>(
     while at + 2 * group <= rest.len() {
         let pair = &mut rest[at..at + 2 * group];
         prefetch_ahead(pair);
-        let [a, b] = isa.blocks_pair(stream, index / T::GROUP * LANES as u64);
+        let [a, b] = isa.blocks_pair(stream, first_block(at));
         let (first_half, second_half) = pair.split_at_mut(group);
         deferred.set_base(at);
         T::batch(x, isa, &a, first_half, &mut deferred);
@@ -658,19 +661,17 @@ pub fn fill_run_with<T: Real, X: Transform<T>, I: Isa>(
             T::settle(x, &mut deferred, rest);
         }
         at += 2 * group;
-        index += 2 * T::GROUP;
     }
     if at + group <= rest.len() {
         let chunk = &mut rest[at..at + group];
         prefetch_ahead(chunk);
-        let words = isa.blocks(stream, index / T::GROUP * LANES as u64);
+        let words = isa.blocks(stream, first_block(at));
         deferred.set_base(at);
         T::batch(x, isa, &words, chunk, &mut deferred);
         at += group;
-        index += T::GROUP;
     }
     T::settle(x, &mut deferred, rest);
-    fill_within_group(x, isa, stream, &mut rest[at..], index);
+    fill_within_group(x, isa, stream, &mut rest[at..], start + at as u64);
 }
 
 /// Elements `first..` of at most one group: a few one at a time (one Philox block each),
