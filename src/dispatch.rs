@@ -8,7 +8,7 @@
 
 use crate::math::ndtri_f32_poly;
 use crate::philox::{Stream, LANES};
-use crate::sample::{fill_run, fill_scalar, Real, Transform, MAX_BATCH};
+use crate::sample::{fill_run, fill_scalar, Real, TailLanes, Transform, MAX_BATCH};
 #[cfg(target_arch = "x86_64")]
 use crate::{
     math::{ndtri_f32_poly_avx2, ndtri_f32_poly_avx512},
@@ -138,6 +138,11 @@ pub trait Isa: Copy {
             self.blocks(stream, first + LANES as u64),
         ]
     }
+    /// `lanes.add(c, t, negative)`: set aside float64 lanes for AS 241's tail.
+    #[inline(always)]
+    fn defer_tail_lanes(self, lanes: &mut TailLanes, c: &[f64], t: &[f64], negative: &[bool]) {
+        lanes.add(c, t, negative)
+    }
     /// `out[j] = ndtri_f32_poly(segment[j], t[j])` for every lane.
     #[inline(always)]
     fn ndtri_f32_poly_many(
@@ -166,7 +171,8 @@ impl Isa for Portable {
 /// A proof token that the CPU has an instruction set: an `Isa` whose pieces are that set's
 /// `unsafe` kernels. The token is made only inside the `#[target_feature]` function of its set.
 macro_rules! target_isa {
-    ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident $(, $blocks_pair:path)?) => {
+    ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident
+     $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)?) => {
         $(#[$doc])*
         #[cfg(target_arch = "x86_64")]
         #[derive(Clone, Copy)]
@@ -184,6 +190,19 @@ macro_rules! target_isa {
             fn blocks_pair(self, stream: &Stream, first: u64) -> [[[u32; LANES]; 4]; 2] {
                 // SAFETY: as above.
                 unsafe { $blocks_pair(stream, first) }
+            }
+            )?
+            $(
+            #[inline(always)]
+            fn defer_tail_lanes(
+                self,
+                lanes: &mut TailLanes,
+                c: &[f64],
+                t: &[f64],
+                negative: &[bool],
+            ) {
+                // SAFETY: as above.
+                unsafe { $defer_tail(lanes, c, t, negative) }
             }
             )?
             #[inline(always)]
@@ -206,7 +225,8 @@ target_isa!(
 );
 target_isa!(
     /// AVX-512 F/BW/DQ/VL, made only in `fill_run_avx512`.
-    Avx512, blocks_avx512, ndtri_f32_poly_avx512, blocks_avx512_groups::<2, 4>
+    Avx512, blocks_avx512, ndtri_f32_poly_avx512,
+    pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512
 );
 
 /// NEON, which every aarch64 CPU has, so no proof token is needed. Only Philox is written by

@@ -235,7 +235,7 @@ impl Real for f64 {
     }
     #[inline(always)]
     fn ndtri_abs_many<I: Isa>(
-        _: I,
+        isa: I,
         c: &[f64],
         t: &[f64],
         negative: &[bool],
@@ -246,7 +246,7 @@ impl Real for f64 {
         for j in 0..n {
             z[j] = as241_central(c[j]);
         }
-        deferred.add(&c[..n], &t[..n], &negative[..n]);
+        isa.defer_tail_lanes(deferred, &c[..n], &t[..n], &negative[..n]);
     }
     #[inline(always)]
     fn with_sign(negative: bool, magnitude: f64) -> f64 {
@@ -384,7 +384,7 @@ impl TailLanes {
     /// Set aside the lanes of one batch (at most `MAX_BATCH`) that need the tail. The lanes are
     /// found through a bit mask (a vector compare), then only its set bits are visited.
     #[inline(always)]
-    fn add(&mut self, c: &[f64], t: &[f64], negative: &[bool]) {
+    pub fn add(&mut self, c: &[f64], t: &[f64], negative: &[bool]) {
         let mut mask = 0u64;
         for (j, &centre) in c.iter().enumerate() {
             mask |= u64::from(centre > AS241_SPLIT) << j;
@@ -398,42 +398,94 @@ impl TailLanes {
         }
     }
 
-    /// Finish every lane set aside into `out`, eight at a time (one AVX-512 register), exactly
-    /// as `ndtri_abs_f64` branches; the last eight are padded with a harmless value.
+    /// `add` with AVX-512: each vector of eight lanes is packed with a register compress and
+    /// stored whole at the end of the lists (the lanes past the new length are overwritten
+    /// later), with no branch per lane.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F/BW/DQ/VL.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub unsafe fn add_avx512(&mut self, c: &[f64], t: &[f64], negative: &[bool]) {
+        use core::arch::x86_64::*;
+        const W: usize = 8;
+        let n = c.len();
+        assert!(
+            t.len() == n && negative.len() == n && self.len + n.next_multiple_of(W) <= TAIL_LANES
+        );
+        let split = _mm512_set1_pd(AS241_SPLIT);
+        let sign = _mm512_set1_pd(-0.0);
+        let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        let whole = n / W * W;
+        for k in (0..whole).step_by(W) {
+            // SAFETY: k + 8 <= n for each of the three slices, and the two stores address the
+            // eight entries from `len`, which the assert above keeps inside the lists.
+            unsafe {
+                let centre = _mm512_loadu_pd(c.as_ptr().add(k));
+                let t = _mm512_loadu_pd(t.as_ptr().add(k));
+                let signs = _mm_loadl_epi64(negative.as_ptr().add(k).cast());
+                let signed_t =
+                    _mm512_mask_xor_pd(t, _mm_test_epi8_mask(signs, signs) as u8, t, sign);
+                let at = _mm512_add_epi64(_mm512_set1_epi64((self.base + k) as i64), lanes);
+                let tail = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(centre, split);
+                _mm512_storeu_pd(
+                    self.signed_t.as_mut_ptr().add(self.len).cast(),
+                    _mm512_maskz_compress_pd(tail, signed_t),
+                );
+                _mm512_storeu_si512(
+                    self.at.as_mut_ptr().add(self.len).cast(),
+                    _mm512_maskz_compress_epi64(tail, at),
+                );
+                self.len += tail.count_ones() as usize;
+            }
+        }
+        let base = self.base;
+        self.base += whole;
+        self.add(&c[whole..], &t[whole..], &negative[whole..]);
+        self.base = base;
+    }
+
+    /// Finish every lane set aside into `out`, exactly as `ndtri_abs_f64` branches. Each step
+    /// is one loop over all the lanes, padded to a whole vector with a harmless value: a loop
+    /// of run-time length is vectorised at full register width, where eight-lane arrays were
+    /// packed into 2-wide vectors once the kernel was inlined into a larger function (fat LTO).
     #[inline(always)]
     fn settle<X: Transform<f64>>(&mut self, x: &X, out: &mut [f64]) {
-        const CHUNK: usize = 8;
-        let padded = self.len.next_multiple_of(CHUNK);
-        for slot in &mut self.signed_t[self.len..padded] {
+        const PAD_TO: usize = 8;
+        let len = self.len;
+        let padded = len.next_multiple_of(PAD_TO);
+        for slot in &mut self.signed_t[len..padded] {
             slot.write(0.25);
         }
-        for start in (0..padded).step_by(CHUNK) {
-            // SAFETY: entries below `len` were written by `add`, those up to `padded` above.
-            let signed_t: [f64; CHUNK] =
-                core::array::from_fn(|k| unsafe { self.signed_t[start + k].assume_init() });
-            let r: [f64; CHUNK] = core::array::from_fn(|k| as241_r(signed_t[k].abs()));
-            let mut z: [f64; CHUNK] = core::array::from_fn(|k| as241_near_tail(r[k]));
-            if r.iter().any(|&r| r > AS241_FAR) {
-                far_tail_lanes(&r, &mut z);
-            }
-            let values: [f64; CHUNK] =
-                core::array::from_fn(|k| x.finish(signed_t[k].is_sign_negative(), z[k]));
-            let count = CHUNK.min(self.len - start);
-            for (at, &value) in self.at[start..start + count].iter().zip(&values) {
-                // SAFETY: entries below `len` were written by `add`.
-                out[unsafe { at.assume_init() }] = value;
-            }
+        // SAFETY: entries below `len` were written by `add`, those up to `padded` just above;
+        // `MaybeUninit<f64>` has the layout of `f64`.
+        let signed_t: &[f64] = unsafe { &*(&raw const self.signed_t[..padded] as *const [f64]) };
+        let mut z = [0f64; TAIL_LANES];
+        let z = &mut z[..padded];
+        let mut any_far = false;
+        for (z, &t) in z.iter_mut().zip(signed_t) {
+            let r = as241_r(t.abs());
+            any_far |= r > AS241_FAR;
+            *z = as241_near_tail(r);
+        }
+        if any_far {
+            far_tail_lanes(signed_t, z);
+        }
+        for ((at, &t), &z) in self.at[..len].iter().zip(signed_t).zip(&*z) {
+            // SAFETY: entries below `len` were written by `add`.
+            out[unsafe { at.assume_init() }] = x.finish(t.is_sign_negative(), z);
         }
         self.len = 0;
     }
 }
 
-/// AS 241's far tail (r > 5, p below about 1.4e-11) for the lanes of a chunk that need it:
-/// out of line, as it is rare.
+/// AS 241's far tail (r > 5, p below about 1.4e-11) for the lanes that need it: out of line,
+/// as it is rare.
 #[cold]
 #[inline(never)]
-fn far_tail_lanes(r: &[f64; 8], z: &mut [f64; 8]) {
-    for (&r, z) in r.iter().zip(z) {
+fn far_tail_lanes(signed_t: &[f64], z: &mut [f64]) {
+    for (&t, z) in signed_t.iter().zip(z) {
+        let r = as241_r(t.abs());
         if r > AS241_FAR {
             *z = as241_far_tail(r);
         }
