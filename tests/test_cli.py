@@ -10,7 +10,8 @@ def test_bench_json_reports_every_workload(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["size"] == 64 and report["threads"] == 2
     names = [w["workload"] for w in report["workloads"]]
-    assert names[:4] == ["he_normal_", "he_uniform_", "trunc_normal_", "he_normal new"]
+    assert names[:5] == [
+        "he_normal_", "he_uniform_", "trunc_normal_", "he_normal new", "he_uniform new"]
     for w in report["workloads"]:
         ours = w["results"]["heinit_rs"]
         assert ours["ns_per_element"] > 0 and ours["gb_per_s"] > 0

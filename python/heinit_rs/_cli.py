@@ -52,15 +52,16 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
         torch.set_num_threads(threads)
         tensor = torch.from_numpy(arr)
 
-    def numpy_normal():
-        rng.standard_normal(out=arr, dtype=dtype)
-        np.multiply(arr, dtype.type(std), out=arr)
+    def numpy_normal(out=arr):
+        rng.standard_normal(out=out, dtype=dtype)
+        return np.multiply(out, dtype.type(std), out=out)
 
-    def numpy_uniform():
-        rng.random(out=arr, dtype=dtype)
-        np.multiply(arr, dtype.type(2 * bound), out=arr)
-        np.subtract(arr, dtype.type(bound), out=arr)
+    def numpy_uniform(out=arr):
+        rng.random(out=out, dtype=dtype)
+        np.multiply(out, dtype.type(2 * bound), out=out)
+        return np.subtract(out, dtype.type(bound), out=out)
 
+    # NumPy's allocating calls scale the new array in place, as a careful NumPy user would.
     result = [
         Workload("he_normal_", "kaiming_normal_(relu) in place", n, {
             "heinit_rs": lambda: h.kaiming_normal_(arr, nonlinearity="relu", seed=1),
@@ -77,7 +78,12 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
         }),
         Workload("he_normal new", "kaiming_normal(shape): a new array", n, {
             "heinit_rs": lambda: h.kaiming_normal(shape, nonlinearity="relu", dtype=dtype, seed=1),
-            "numpy": lambda: rng.standard_normal(shape, dtype=dtype) * dtype.type(std),
+            "numpy": lambda: numpy_normal(np.empty(shape, dtype)),
+        }),
+        Workload("he_uniform new", "kaiming_uniform(shape): a new array", n, {
+            "heinit_rs": lambda: h.kaiming_uniform(shape, nonlinearity="relu", dtype=dtype,
+                                                   seed=1),
+            "numpy": lambda: numpy_uniform(np.empty(shape, dtype)),
         }),
         Workload("small (256, 1)", "kaiming_normal((256, 1)): per-call overhead", 256, {
             "heinit_rs": lambda: h.kaiming_normal((256, 1), dtype=dtype, seed=1),
@@ -90,25 +96,39 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
             "numpy (256,)": lambda: rng.standard_normal(256, dtype=dtype),
         }, elements_of={"numpy (256,)": 256}),
     ]
+    in_place, made_new = result[:3], result[3:5]
     if torch is not None:
         init = torch.nn.init
-        result[0].runs["torch"] = lambda: init.kaiming_normal_(tensor, nonlinearity="relu")
-        result[1].runs["torch"] = lambda: init.kaiming_uniform_(tensor, nonlinearity="relu")
-        result[2].runs["torch"] = lambda: init.trunc_normal_(tensor, 0.0, keras_std,
-                                                             -2 * keras_std, 2 * keras_std)
         torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
-        result[3].runs["torch"] = lambda: init.kaiming_normal_(
+        in_place[0].runs["torch"] = lambda: init.kaiming_normal_(tensor, nonlinearity="relu")
+        in_place[1].runs["torch"] = lambda: init.kaiming_uniform_(tensor, nonlinearity="relu")
+        in_place[2].runs["torch"] = lambda: init.trunc_normal_(tensor, 0.0, keras_std,
+                                                               -2 * keras_std, 2 * keras_std)
+        made_new[0].runs["torch"] = lambda: init.kaiming_normal_(
             torch.empty(shape, dtype=torch_dtype), nonlinearity="relu")
-    for workload in result[:3]:
+        made_new[1].runs["torch"] = lambda: init.kaiming_uniform_(
+            torch.empty(shape, dtype=torch_dtype), nonlinearity="relu")
+    for workload in in_place:
         workload.runs["fill"] = lambda: arr.fill(1.0)
-    result[3].runs["numpy empty+fill"] = lambda: np.empty(shape, dtype).fill(1.0)
+    for workload in made_new:
+        workload.runs["numpy empty+fill"] = lambda: np.empty(shape, dtype).fill(1.0)
     return result
 
 
+# Untimed calls before each timing, so that each implementation is timed in its steady state:
+# after another one's single-threaded run, the idle core of a VM took 15-30 ms to come back to
+# full speed (docs/performance.md).
+WARM_UP_SECONDS = 0.05
+
+
 def time_call(fn: Callable[[], object], elements: int) -> float:
-    """Seconds per call of one timing; small calls are timed in batches so the clock's
-    resolution does not matter."""
+    """Seconds per call of one timing, after `WARM_UP_SECONDS` of untimed calls; small calls
+    are timed in batches so the clock's resolution does not matter."""
     inner = max(1, 200_000 // max(elements, 1))
+    warm_until = time.perf_counter() + WARM_UP_SECONDS
+    fn()
+    while time.perf_counter() < warm_until:
+        fn()
     start = time.perf_counter()
     for _ in range(inner):
         fn()
