@@ -464,9 +464,11 @@ impl TailLanes {
         let z = &mut z[..padded];
         let mut any_far = false;
         for (z, &t) in z.iter_mut().zip(signed_t) {
-            let r = as241_r(t.abs());
-            any_far |= r > AS241_FAR;
-            *z = as241_near_tail(r);
+            *z = as241_r(t.abs());
+        }
+        for z in z.iter_mut() {
+            any_far |= *z > AS241_FAR;
+            *z = as241_near_tail(*z);
         }
         if any_far {
             far_tail_lanes(signed_t, z);
