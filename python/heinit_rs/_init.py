@@ -198,8 +198,7 @@ def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
     resolved = _check_dtype(dtype)
     block = None if index is None else _block(global_shape, index)
     distribution, params = distribution_of(global_shape)
-    _check_seed_arg(seed)
-    # A generator draws only once every argument has been accepted.
+    # A generator draws only once every argument has been accepted; resolve_seed checks seed.
     key, stream = resolve_seed(seed)
     if block is None:  # the common case, without the block bookkeeping
         out = np.empty(global_shape, dtype=resolved)
