@@ -111,3 +111,50 @@ def test_an_unhashable_parameter_that_the_gain_ignores_is_accepted_as_torch_does
     assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(2 / 50), rel=1e-12)
     with pytest.raises(ValueError, match="negative_slope \\[0\\] not a valid number"):
         h.calculate_gain("leaky_relu", [0])
+
+
+def test_remembered_new_array_plans_keep_every_check(captured_fills):
+    # New arrays remember (dtype, distribution, params) per (arguments, shape, dtype): after the
+    # valid call, arguments equal to its own but of another type must still be refused.
+    for _ in range(2):
+        h.kaiming_normal((8, 50), a=1, seed=0)
+        assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(2 / 2 / 50), rel=1e-12)
+        with pytest.raises(ValueError, match="negative_slope True not a valid number"):
+            h.kaiming_normal((8, 50), a=True, seed=0)
+        with pytest.raises(TypeError, match=r"shape\[1\] must be an int"):
+            h.kaiming_uniform((8, 50.0), a=1, seed=0)
+        with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+            h.kaiming_normal((8, 50), a=1, dtype=np.float16, seed=0)
+        h.he_normal((3, 3, 8, 50), in_axis=1, out_axis=-1, seed=0)
+        with pytest.raises(TypeError, match="in_axis must be an int or a sequence"):
+            h.he_normal((3, 3, 8, 50), in_axis=True, out_axis=-1, seed=0)
+    # The same shape as a list is the same plan and the same values.
+    assert np.array_equal(h.kaiming_normal([8, 50], seed=3), h.kaiming_normal((8, 50), seed=3))
+
+
+def test_remembered_new_array_plans_follow_every_argument(captured_fills):
+    # Each argument the parameters depend on changes them, the dtype included.
+    h.kaiming_normal((8, 50), seed=0)
+    h.kaiming_normal((8, 50), mode="fan_out", seed=0)
+    h.kaiming_normal((8, 50), nonlinearity="tanh", seed=0)
+    h.kaiming_uniform((8, 50), seed=0)
+    stds = [params[1] for _, params, _, _ in captured_fills[:3]]
+    # a=0: leaky_relu with slope 0, gain sqrt(2), as torch.
+    assert stds == pytest.approx([math.sqrt(2 / 50), math.sqrt(2 / 8),
+                                  5 / 3 / math.sqrt(50)], rel=1e-12)
+    assert captured_fills[3][0] == "uniform"
+    assert h.kaiming_normal((8, 50), dtype=np.float64, seed=0).dtype == np.float64
+    assert h.he_uniform((8, 50), seed=0).dtype == np.float32
+
+
+def test_callable_nonlinearity_is_asked_again_for_new_arrays(captured_fills):
+    slope = [0.0]
+
+    def leaky(x):
+        return np.where(x > 0, x, slope[0] * x)
+
+    h.kaiming_normal((8, 50), nonlinearity=leaky, seed=0)
+    slope[0] = 1.0
+    h.kaiming_normal((8, 50), nonlinearity=leaky, seed=0)
+    assert captured_fills[-2][1][1] == pytest.approx(math.sqrt(2 / 50), rel=1e-9)
+    assert captured_fills[-1][1][1] == pytest.approx(math.sqrt(1 / 50), rel=1e-9)

@@ -192,18 +192,40 @@ def _fill_in_place(arr: np.ndarray, distribution: str, params: tuple[float, ...]
     return _fill(arr, block, distribution, params, *resolve_seed(seed))
 
 
-def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
-               distribution_of: Callable[[tuple[int, ...]], tuple[str, tuple[float, ...]]]) -> np.ndarray:
-    global_shape = check_shape(shape)
+DistributionOf = Callable[[tuple[int, ...]], tuple[str, tuple[float, ...]]]
+
+# What a whole new array's arguments come to: (dtype, distribution, parameters), remembered per
+# (the initializer's own arguments, shape, dtype). Working it out was a third of the Python time
+# of kaiming_normal((64, 64)), and a model asks for the same few shapes again and again.
+_NEW_ARRAY_PLANS: dict[tuple[object, ...], tuple[np.dtype, str, tuple[float, ...]]] = {}
+
+
+def _new_array_plan(global_shape: tuple[int, ...], dtype: DTypeLike,
+                    distribution_of: DistributionOf) -> tuple[np.dtype, str, tuple[float, ...]]:
     resolved = _check_dtype(dtype)
-    block = None if index is None else _block(global_shape, index)
-    distribution, params = distribution_of(global_shape)
-    # A generator draws only once every argument has been accepted; resolve_seed checks seed.
-    key, stream = resolve_seed(seed)
-    if block is None:  # the common case, without the block bookkeeping
+    return (resolved, *distribution_of(global_shape))
+
+
+def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
+               distribution_of: DistributionOf,
+               arguments: tuple[object, ...] | None = None) -> np.ndarray:
+    """A new array of `shape` (or its block `index`) filled from `distribution_of(shape)`.
+    `arguments`: everything else `distribution_of` depends on, with the types that equality
+    would blur (0 == 0.0 == False), under which the plan is remembered; None: never remembered."""
+    global_shape = check_shape(shape)
+    if index is None:  # the common case, without the block bookkeeping
+        resolved, distribution, params = remembered(
+            _NEW_ARRAY_PLANS, (arguments, global_shape, dtype, type(dtype)), arguments is not None,
+            _new_array_plan, global_shape, dtype, distribution_of)
+        # A generator draws only once every argument has been accepted; resolve_seed checks seed.
+        key, stream = resolve_seed(seed)
         out = np.empty(global_shape, dtype=resolved)
         _core.fill_array(out, distribution, params, key, stream)
         return out
+    resolved = _check_dtype(dtype)
+    block = _block(global_shape, index)
+    distribution, params = distribution_of(global_shape)
+    key, stream = resolve_seed(seed)
     out = np.empty(block.result_shape, dtype=resolved)
     return _fill(out, block, distribution, params, key, stream)
 
@@ -369,7 +391,10 @@ def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_
             return "uniform", (-limit, limit)
         return "normal", (0.0, math.sqrt(variance))
 
-    return _new_array(shape, dtype, index, seed, distribution_of)
+    # Explicit axes are not remembered: True == 1 would let a cached plan skip their checks.
+    default_axes = in_axis is None and out_axis is None and type(batch_axis) is tuple and not batch_axis
+    arguments = (variance_scaling, scale, mode, distribution, layout) if default_axes else None
+    return _new_array(shape, dtype, index, seed, distribution_of, arguments)
 
 
 def _preset(name: str, scale: float, mode: str, distribution: str):
@@ -403,7 +428,8 @@ def kaiming_normal(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
                    index: object = None) -> np.ndarray:
     """A new array filled as kaiming_normal_ would fill it; index= gives one shard."""
     return _new_array(shape, dtype, index, seed, lambda g: (
-        "normal", (0.0, _kaiming_std(g, a, mode, nonlinearity, layout))))
+        "normal", (0.0, _kaiming_std(g, a, mode, nonlinearity, layout))),
+        _kaiming_arguments(kaiming_normal, a, mode, nonlinearity, layout))
 
 
 def kaiming_uniform(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
@@ -416,4 +442,14 @@ def kaiming_uniform(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
         bound = math.sqrt(3.0) * _kaiming_std(global_shape, a, mode, nonlinearity, layout)
         return "uniform", (-bound, bound)
 
-    return _new_array(shape, dtype, index, seed, distribution_of)
+    return _new_array(shape, dtype, index, seed, distribution_of,
+                      _kaiming_arguments(kaiming_uniform, a, mode, nonlinearity, layout))
+
+
+def _kaiming_arguments(initializer: Callable, a: float, mode: str, nonlinearity: str | Callable,
+                       layout: str) -> tuple[object, ...] | None:
+    """The key of a Kaiming new array's plan; None for a callable nonlinearity, which may
+    answer differently next time."""
+    if type(nonlinearity) is not str:
+        return None
+    return (initializer, a, type(a), mode, nonlinearity, layout)
