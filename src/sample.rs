@@ -398,9 +398,9 @@ impl TailLanes {
         }
     }
 
-    /// `add` with AVX-512: each vector of eight lanes is packed with a register compress and
-    /// stored whole at the end of the lists (the lanes past the new length are overwritten
-    /// later), with no branch per lane.
+    /// `add` with AVX-512: each vector of eight lanes is packed with a register compress (the
+    /// memory form is slow on AMD Zen 4) and stored whole at the end of the lists (the lanes
+    /// past the new length are overwritten later), with no branch per lane.
     ///
     /// # Safety
     /// The CPU must support AVX-512 F/BW/DQ/VL.
@@ -460,6 +460,7 @@ impl TailLanes {
         // SAFETY: entries below `len` were written by `add`, those up to `padded` just above;
         // `MaybeUninit<f64>` has the layout of `f64`.
         let signed_t: &[f64] = unsafe { &*(&raw const self.signed_t[..padded] as *const [f64]) };
+        // `z` holds each lane's r = sqrt(-ln t) first, then |Phi^-1|.
         let mut z = [0f64; TAIL_LANES];
         let z = &mut z[..padded];
         let mut any_far = false;
