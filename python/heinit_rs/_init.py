@@ -213,19 +213,16 @@ def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
     `arguments`: everything else `distribution_of` depends on, with the types that equality
     would blur (0 == 0.0 == False), under which the plan is remembered; None: never remembered."""
     global_shape = check_shape(shape)
-    if index is None:  # the common case, without the block bookkeeping
-        resolved, distribution, params = remembered(
-            _NEW_ARRAY_PLANS, (arguments, global_shape, dtype, type(dtype)), arguments is not None,
-            _new_array_plan, global_shape, dtype, distribution_of)
-        # A generator draws only once every argument has been accepted; resolve_seed checks seed.
-        key, stream = resolve_seed(seed)
+    block = None if index is None else _block(global_shape, index)
+    resolved, distribution, params = remembered(
+        _NEW_ARRAY_PLANS, (arguments, global_shape, dtype, type(dtype)), arguments is not None,
+        _new_array_plan, global_shape, dtype, distribution_of)
+    # A generator draws only once every argument has been accepted; resolve_seed checks seed.
+    key, stream = resolve_seed(seed)
+    if block is None:  # the common case, without the block bookkeeping
         out = np.empty(global_shape, dtype=resolved)
         _core.fill_array(out, distribution, params, key, stream)
         return out
-    resolved = _check_dtype(dtype)
-    block = _block(global_shape, index)
-    distribution, params = distribution_of(global_shape)
-    key, stream = resolve_seed(seed)
     out = np.empty(block.result_shape, dtype=resolved)
     return _fill(out, block, distribution, params, key, stream)
 
