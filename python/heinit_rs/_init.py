@@ -234,11 +234,20 @@ def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
 def _kaiming_std(shape: tuple[int, ...], a: float, mode: str, nonlinearity: str | Callable,
                  layout: str) -> float:
     """gain / sqrt(fan), remembered for named nonlinearities (working it out was most of a small
-    call's Python time); a callable may answer differently next time, so it is asked again."""
-    # type(a) is in the key because 1 == 1.0 == True, which the gain treats differently.
-    return remembered(_KAIMING_STDS, (shape, a, type(a), mode, nonlinearity, layout),
-                      type(nonlinearity) is str, _compute_kaiming_std,
-                      shape, a, mode, nonlinearity, layout)
+    call's Python time)."""
+    arguments = _kaiming_arguments(a, mode, nonlinearity, layout)
+    return remembered(_KAIMING_STDS, (shape, arguments), arguments is not None,
+                      _compute_kaiming_std, shape, a, mode, nonlinearity, layout)
+
+
+def _kaiming_arguments(a: float, mode: str, nonlinearity: str | Callable,
+                       layout: str) -> tuple[object, ...] | None:
+    """What a Kaiming std depends on besides the shape, as a key: with type(a), because
+    1 == 1.0 == True, which the gain treats differently. None for a callable nonlinearity, which
+    may answer differently next time, so it is asked again."""
+    if type(nonlinearity) is not str:
+        return None
+    return (a, type(a), mode, nonlinearity, layout)
 
 
 _KAIMING_STDS: dict[tuple[object, ...], float] = {}
@@ -426,7 +435,7 @@ def kaiming_normal(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
     """A new array filled as kaiming_normal_ would fill it; index= gives one shard."""
     return _new_array(shape, dtype, index, seed, lambda g: (
         "normal", (0.0, _kaiming_std(g, a, mode, nonlinearity, layout))),
-        _kaiming_arguments(kaiming_normal, a, mode, nonlinearity, layout))
+        _kaiming_plan_key(kaiming_normal, a, mode, nonlinearity, layout))
 
 
 def kaiming_uniform(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
@@ -440,13 +449,11 @@ def kaiming_uniform(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
         return "uniform", (-bound, bound)
 
     return _new_array(shape, dtype, index, seed, distribution_of,
-                      _kaiming_arguments(kaiming_uniform, a, mode, nonlinearity, layout))
+                      _kaiming_plan_key(kaiming_uniform, a, mode, nonlinearity, layout))
 
 
-def _kaiming_arguments(initializer: Callable, a: float, mode: str, nonlinearity: str | Callable,
-                       layout: str) -> tuple[object, ...] | None:
-    """The key of a Kaiming new array's plan; None for a callable nonlinearity, which may
-    answer differently next time."""
-    if type(nonlinearity) is not str:
-        return None
-    return (initializer, a, type(a), mode, nonlinearity, layout)
+def _kaiming_plan_key(initializer: Callable, a: float, mode: str, nonlinearity: str | Callable,
+                      layout: str) -> tuple[object, ...] | None:
+    """The arguments a Kaiming new array's plan is remembered under (see _kaiming_arguments)."""
+    arguments = _kaiming_arguments(a, mode, nonlinearity, layout)
+    return None if arguments is None else (initializer, arguments)
