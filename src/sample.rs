@@ -398,9 +398,10 @@ impl TailLanes {
         }
     }
 
-    /// `add` with AVX-512: each vector of eight lanes is packed with a register compress (the
-    /// memory form is slow on AMD Zen 4) and stored whole at the end of the lists (the lanes
-    /// past the new length are overwritten later), with no branch per lane.
+    /// `add` with AVX-512, for whole vectors of eight lanes (a float64 batch is 32): each is
+    /// packed with a register compress (the memory form is slow on AMD Zen 4) and stored whole
+    /// at the end of the lists (the lanes past the new length are overwritten later), with no
+    /// branch per lane.
     ///
     /// # Safety
     /// The CPU must support AVX-512 F/BW/DQ/VL.
@@ -411,13 +412,15 @@ impl TailLanes {
         const W: usize = 8;
         let n = c.len();
         assert!(
-            t.len() == n && negative.len() == n && self.len + n.next_multiple_of(W) <= TAIL_LANES
+            n.is_multiple_of(W)
+                && t.len() == n
+                && negative.len() == n
+                && self.len + n <= TAIL_LANES
         );
         let split = _mm512_set1_pd(AS241_SPLIT);
         let sign = _mm512_set1_pd(-0.0);
         let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-        let whole = n / W * W;
-        for k in (0..whole).step_by(W) {
+        for k in (0..n).step_by(W) {
             // SAFETY: k + 8 <= n for each of the three slices, and the two stores address the
             // eight entries from `len`, which the assert above keeps inside the lists.
             unsafe {
@@ -439,10 +442,6 @@ impl TailLanes {
                 self.len += tail.count_ones() as usize;
             }
         }
-        let base = self.base;
-        self.base += whole;
-        self.add(&c[whole..], &t[whole..], &negative[whole..]);
-        self.base = base;
     }
 
     /// Finish every lane set aside into `out`, exactly as `ndtri_abs_f64` branches. Each step
