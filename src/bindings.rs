@@ -3,7 +3,7 @@
 //! arguments with friendlier messages first; these checks are the last line of defence.
 
 use crate::dispatch::{self, Path};
-use crate::fill::{fill_tasks, Plan};
+use crate::fill::{fill_until, Plan};
 use crate::philox::{self, Stream};
 use crate::pool;
 use crate::sample::{Normal, Real, Transform, TruncNormal, Uniform};
@@ -12,14 +12,18 @@ use numpy::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 /// Above this many elements the GIL is released during the fill (below it the hand-off costs
 /// more than it frees, as blake3-py found).
 const DETACH_THRESHOLD: usize = 4096;
-/// Large fills on the main thread run in slices of this many elements per worker thread and
-/// check for Ctrl-C between them: about 2 ms a slice on the SIMD paths, so KeyboardInterrupt
-/// arrives promptly instead of at the end, for about 1% of throughput.
-const INTERRUPT_CHECK_ELEMENTS_PER_THREAD: usize = 1 << 20;
+/// Fills of at least this many elements on the main thread watch for Ctrl-C while they run
+/// (a millisecond or more on the SIMD paths; smaller ones end before a check would help).
+const WATCH_FOR_CTRL_C_FROM: usize = 1 << 21;
+/// How often a watched fill checks for Ctrl-C.
+const CTRL_C_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 /// float32 truncated-normal intervals lying wholly beyond this many sigma use f64 math.
 const F32_WIDE_MATH_BEYOND: f64 = 5.0;
 
@@ -122,8 +126,8 @@ struct Target<T> {
 // SAFETY: `ptr` points into an array whose read-write borrow the caller holds for as long as
 // the Target lives; moving the address to another thread does not create another alias.
 unsafe impl<T: Send> Send for Target<T> {}
-// SAFETY: a shared Target is only used by one `fill_tasks` call at a time (the slices of one
-// fill run one after another), so sharing the address never makes two writers.
+// SAFETY: a shared Target is only used by one `fill_until` call, whose tasks write disjoint
+// elements, so sharing the address never makes two writers of one element.
 unsafe impl<T: Send> Sync for Target<T> {}
 
 fn target<T: Element>(
@@ -153,7 +157,7 @@ fn run<T>(
     dist: Distribution,
     stream: &Stream,
     target: &Target<T>,
-    tasks: core::ops::Range<usize>,
+    stop: &AtomicBool,
 ) -> Result<(), String>
 where
     T: Real,
@@ -172,10 +176,10 @@ where
                     mean: T::from_f64(mean),
                     std: T::from_f64(std),
                 };
-                fill_tasks(&x, stream, ptr, plan, tasks)
+                fill_until(&x, stream, ptr, plan, stop)
             }
             Distribution::Uniform { low, high } => {
-                fill_tasks(&Uniform::<T>::new(low, high), stream, ptr, plan, tasks)
+                fill_until(&Uniform::<T>::new(low, high), stream, ptr, plan, stop)
             }
             Distribution::TruncNormal {
                 mean,
@@ -188,12 +192,12 @@ where
                 } else {
                     f64::NEG_INFINITY
                 };
-                fill_tasks(
+                fill_until(
                     &TruncNormal::<T>::new(mean, std, low, high, wide_below),
                     stream,
                     ptr,
                     plan,
-                    tasks,
+                    stop,
                 )
             }
         }
@@ -224,34 +228,60 @@ where
         ),
     })?;
     let target = target(array, global_shape, offset)?;
-    let (elements, tasks) = (target.plan.elements(), target.plan.tasks());
+    let elements = target.plan.elements();
+    let never = AtomicBool::new(false);
     let result = if elements < DETACH_THRESHOLD {
-        run(dist, &stream, &target, 0..tasks)
-    } else if elements <= slice_elements()? || !on_main_thread(py)? {
-        // One slice's worth, or a thread that never sees signals: fill in one go.
-        py.detach(|| run(dist, &stream, &target, 0..tasks))
+        run(dist, &stream, &target, &never).map_err(PyValueError::new_err)
+    } else if elements < WATCH_FOR_CTRL_C_FROM || !on_main_thread(py)? {
+        // Short, or on a thread that never sees signals: nothing to watch for.
+        py.detach(|| run(dist, &stream, &target, &never))
+            .map_err(PyValueError::new_err)
     } else {
-        let per_slice = (slice_elements()? / target.plan.task_elements()).max(1);
-        let mut start = 0;
-        while start < tasks {
-            let end = tasks.min(start + per_slice);
-            py.detach(|| run(dist, &stream, &target, start..end))
-                .map_err(PyValueError::new_err)?;
-            // KeyboardInterrupt (or a handler's exception) stops the fill here; the array is
-            // left partly filled, as a NumPy ufunc interrupted midway would leave it.
-            py.check_signals()?;
-            start = end;
-        }
-        Ok(())
+        fill_watching_for_ctrl_c(py, |stop| run(dist, &stream, &target, stop))
     };
     drop(borrow);
-    result.map_err(PyValueError::new_err)
+    result
 }
 
-/// Elements filled between two checks for Ctrl-C.
-fn slice_elements() -> PyResult<usize> {
-    let threads = pool::threads().map_err(PyValueError::new_err)?;
-    Ok(INTERRUPT_CHECK_ELEMENTS_PER_THREAD * threads.max(2))
+/// Run `fill` on the pool while this thread, the main one, checks for Ctrl-C every
+/// CTRL_C_CHECK_INTERVAL. On a signal, `fill`'s tasks not yet begun are skipped and the
+/// handler's exception (KeyboardInterrupt) is raised once the running ones end: the array is
+/// left partly filled, as a NumPy ufunc interrupted midway would leave it.
+fn fill_watching_for_ctrl_c<F>(py: Python<'_>, fill: F) -> PyResult<()>
+where
+    F: FnOnce(&AtomicBool) -> Result<(), String> + Send,
+{
+    let pool = pool::get().map_err(PyValueError::new_err)?;
+    let stop = AtomicBool::new(false);
+    let mut interrupted = None;
+    let outcome = py.detach(|| {
+        let (done, finished) = mpsc::channel();
+        pool.in_place_scope(|scope| {
+            let stop = &stop;
+            scope.spawn(move |_| {
+                // The receiver outlives the scope, so this cannot fail.
+                let _ = done.send(fill(stop));
+            });
+            loop {
+                match finished.recv_timeout(CTRL_C_CHECK_INTERVAL) {
+                    Ok(outcome) => return outcome,
+                    Err(RecvTimeoutError::Timeout) if interrupted.is_none() => {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            interrupted = Some(e);
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // `fill` panicked: the scope re-raises its panic as it ends.
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                }
+            }
+        })
+    });
+    match interrupted {
+        Some(e) => Err(e),
+        None => outcome.map_err(PyValueError::new_err),
+    }
 }
 
 fn on_main_thread(py: Python<'_>) -> PyResult<bool> {

@@ -1,9 +1,9 @@
 //! Property tests (proptest) of the index and counter arithmetic: any block of any logical
-//! array, in any memory layout, split into any task ranges, on any CPU path, gets exactly the
-//! values the scalar reference gives its global C-order indices.
+//! array, in any memory layout, on any thread count and CPU path, gets exactly the values the
+//! scalar reference gives its global C-order indices.
 
 use heinit_rs::dispatch::{fill_run_on, Path};
-use heinit_rs::fill::{fill_tasks, Plan};
+use heinit_rs::fill::{fill, Plan};
 use heinit_rs::philox::{Stream, LANES};
 use heinit_rs::pool;
 use heinit_rs::sample::{fill_scalar, Normal, Real, Transform, TruncNormal, Uniform};
@@ -82,12 +82,11 @@ impl Layout {
     }
 }
 
-/// Fill the layout's block through `fill_tasks`, one range per piece of `cuts`, and compare
-/// every element with the scalar reference at its global index.
+/// Fill the layout's block and compare every element with the scalar reference at its global
+/// index, and every other element of the buffer with the sentinel it started as.
 fn check_layout<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
     x: &X,
     layout: &Layout,
-    cuts: &[usize],
     seed: u64,
 ) -> Result<(), TestCaseError> {
     let stream = Stream::new(seed, 5);
@@ -96,23 +95,9 @@ fn check_layout<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let sentinel = T::from_f64(-1e30);
     let mut buffer = vec![sentinel; span];
-    let tasks = plan.tasks();
-    let mut bounds: Vec<usize> = cuts.iter().map(|&c| c % (tasks + 1)).collect();
-    bounds.extend([0, tasks]);
-    bounds.sort_unstable();
-    for pair in bounds.windows(2) {
-        // SAFETY: `buffer` spans every element the layout addresses from `start`.
-        unsafe {
-            fill_tasks(
-                x,
-                &stream,
-                buffer.as_mut_ptr().offset(start),
-                &plan,
-                pair[0]..pair[1],
-            )
-        }
+    // SAFETY: `buffer` spans every element the layout addresses from `start`.
+    unsafe { fill(x, &stream, buffer.as_mut_ptr().offset(start), &plan) }
         .map_err(TestCaseError::fail)?;
-    }
     let count: usize = layout.shape.iter().product();
     let mut written = vec![false; span];
     for flat in 0..count {
@@ -141,15 +126,14 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_block_in_any_layout_split_anywhere_equals_the_reference(
+    fn any_block_in_any_layout_equals_the_reference(
         layout in layouts(4, 6),
-        cuts in prop::collection::vec(any::<usize>(), 0..4),
         seed in any::<u64>(),
         threads in 1usize..=3,
     ) {
         pool::set_threads(threads);
-        check_layout(&Normal { mean: 0.5f32, std: 2.0 }, &layout, &cuts, seed)?;
-        check_layout(&Uniform::<f64>::new(-1.0, 3.0), &layout, &cuts, seed)?;
+        check_layout(&Normal { mean: 0.5f32, std: 2.0 }, &layout, seed)?;
+        check_layout(&Uniform::<f64>::new(-1.0, 3.0), &layout, seed)?;
     }
 
     #[test]
@@ -250,11 +234,10 @@ proptest! {
     #[test]
     fn large_blocks_on_the_pool_equal_the_reference(
         layout in layouts(2, 400),
-        cuts in prop::collection::vec(any::<usize>(), 0..3),
         seed in any::<u64>(),
         threads in 2usize..=4,
     ) {
         pool::set_threads(threads);
-        check_layout(&Normal { mean: 0.0f32, std: 1.0 }, &layout, &cuts, seed)?;
+        check_layout(&Normal { mean: 0.0f32, std: 1.0 }, &layout, seed)?;
     }
 }

@@ -398,7 +398,7 @@ def test_ctrl_c_during_a_long_fill_raises_promptly_and_the_process_goes_on(threa
     lines = out.split("\n")
     assert expected > 2.0, f"the fill would take only {expected:.2f} s; make it longer"
     assert lines[0].startswith("interrupted"), (out, err)
-    # Within 0.4 s of the signal (measured: at most 0.08 s on the forced scalar path).
+    # Within 0.4 s of the signal (measured: 3-22 ms from SIGINT, scalar and avx512 paths).
     assert float(lines[0].split()[1]) < 0.3 + 0.4, out
     assert lines[1] == "usable True"
 
