@@ -28,6 +28,8 @@ class Workload:
     runs: dict[str, Callable[[], object]] = field(default_factory=dict)
     # Implementations that make a different number of elements (the small-call reference).
     elements_of: dict[str, int] = field(default_factory=dict)
+    # Whether every call allocates its output (see `back_free_memory`).
+    allocates: bool = False
 
 
 def _torch():
@@ -112,6 +114,7 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
         workload.runs["fill"] = lambda: arr.fill(1.0)
     for workload in made_new:
         workload.runs["numpy empty+fill"] = lambda: np.empty(shape, dtype).fill(1.0)
+        workload.allocates = True
     return result
 
 
@@ -119,6 +122,17 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
 # after another one's single-threaded run, the idle core of a VM took 15-30 ms to come back to
 # full speed (docs/performance.md).
 WARM_UP_SECONDS = 0.05
+# Bytes touched, in output arrays' worth, before timing the workloads that allocate.
+BACKED_ARRAYS = 8
+
+
+def back_free_memory(nbytes: int) -> None:
+    """Write `nbytes` of new memory and free it. A VM may hand its idle memory back to the host
+    (virtio-balloon free page reporting): the first touch of such memory then costs about 1 ns
+    per byte in the host, 30 ms on a 64 MiB array, in the guest's page-fault time, whichever
+    implementation happens to get those pages. Memory just freed is used first, so the
+    allocating workloads then measure the page zeroing every new array pays, not the host."""
+    np.ones(nbytes, np.uint8)
 
 
 def time_call(fn: Callable[[], object], elements: int) -> float:
@@ -167,6 +181,8 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
             done += 1
             progress(f"[{done}/{total}] {workload.name}")
 
+        if workload.allocates:
+            back_free_memory(BACKED_ARRAYS * workload.elements * dtype.itemsize)
         times = best_times(workload.runs, elements_of, repeat, round_done)
         for name, seconds in times.items():
             elements = elements_of(name)
