@@ -186,14 +186,14 @@ impl Real for f64 {
     ) {
         // Row by row (not element by element), so the pairs are built with widening moves
         // instead of gathers.
-        let mut draws = [0u64; 2 * LANES];
+        let mut draws = Lanes([0u64; 2 * LANES]);
         for (lane, row) in draws.chunks_exact_mut(LANES).enumerate() {
             let (low, high) = (&words[2 * lane], &words[2 * lane + 1]);
             for ((d, &lo), &hi) in row.iter_mut().zip(low).zip(high) {
                 *d = u64::from(lo) | (u64::from(hi) << 32);
             }
         }
-        x.many(isa, &draws, out, deferred);
+        x.many(isa, &draws[..], out, deferred);
     }
     #[inline(always)]
     fn settle<X: Transform<f64>>(x: &X, deferred: &mut TailLanes, out: &mut [f64]) {
@@ -281,6 +281,28 @@ pub trait Transform<T: Real>: Sync {
 /// The most draws one `many` call takes: one group of float32.
 pub const MAX_BATCH: usize = 4 * LANES;
 
+/// A batch's worth of lanes on whole cache lines, for the arrays the kernels store from vector
+/// registers and load back. Left at the alignment of their elements, where they fell depended
+/// on the stack depth at the call (and the main thread's stack start is randomised per
+/// process): the same kernel ran 10-15% slower at some stack offsets than at others.
+#[repr(C, align(64))]
+struct Lanes<T, const N: usize = MAX_BATCH>([T; N]);
+
+impl<T, const N: usize> core::ops::Deref for Lanes<T, N> {
+    type Target = [T; N];
+    #[inline(always)]
+    fn deref(&self) -> &[T; N] {
+        &self.0
+    }
+}
+
+impl<T, const N: usize> core::ops::DerefMut for Lanes<T, N> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [T; N] {
+        &mut self.0
+    }
+}
+
 /// Batched |Phi^-1| in f32 into `z`, exactly as `ndtri_abs_f32` computes each lane: the
 /// table polynomials through `isa` (a register permute per coefficient on AVX-512), and the
 /// rare lanes beyond the table (about 1 in 5500) in double precision.
@@ -288,13 +310,17 @@ pub const MAX_BATCH: usize = 4 * LANES;
 fn ndtri_abs_many_f32<I: Isa>(isa: I, abs_x: &[f32], q: &[f32], z: &mut [f32]) {
     let n = z.len();
     let (abs_x, q) = (&abs_x[..n], &q[..n]);
-    let (mut segment, mut t, mut scale) = ([0u32; MAX_BATCH], [0f32; MAX_BATCH], [0f32; MAX_BATCH]);
+    let (mut segment, mut t, mut scale) = (
+        Lanes([0u32; MAX_BATCH]),
+        Lanes([0f32; MAX_BATCH]),
+        Lanes([0f32; MAX_BATCH]),
+    );
     let mut any_far = false;
     for j in 0..n {
         (segment[j], t[j], scale[j]) = ndtri_f32_segment(abs_x[j], q[j]);
         any_far |= segment[j] >= NDTRI_F32_SEGMENTS;
     }
-    let mut poly = [0f32; MAX_BATCH];
+    let mut poly = Lanes([0f32; MAX_BATCH]);
     isa.ndtri_f32_poly_many(&segment, &t, &mut poly);
     for j in 0..n {
         z[j] = poly[j] * scale[j];
@@ -511,12 +537,15 @@ impl<T: Real> Transform<T> for Normal<T> {
     fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], deferred: &mut T::Deferred) {
         let n = out.len();
         let zero = T::from_f64(0.0);
-        let (mut negative, mut centre, mut tail) =
-            ([false; MAX_BATCH], [zero; MAX_BATCH], [zero; MAX_BATCH]);
+        let (mut negative, mut centre, mut tail) = (
+            Lanes([false; MAX_BATCH]),
+            Lanes([zero; MAX_BATCH]),
+            Lanes([zero; MAX_BATCH]),
+        );
         for j in 0..n {
             (negative[j], centre[j], tail[j]) = T::normal_parts(draws[j]);
         }
-        T::ndtri_abs_many(isa, &centre, &tail, &negative, out, deferred);
+        T::ndtri_abs_many(isa, &centre[..], &tail[..], &negative[..], out, deferred);
         for j in 0..n {
             out[j] = self.finish(negative[j], out[j]);
         }
@@ -627,13 +656,16 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
             return;
         }
         let zero = T::from_f64(0.0);
-        let (mut negative, mut centre, mut tail) =
-            ([false; MAX_BATCH], [zero; MAX_BATCH], [zero; MAX_BATCH]);
+        let (mut negative, mut centre, mut tail) = (
+            Lanes([false; MAX_BATCH]),
+            Lanes([zero; MAX_BATCH]),
+            Lanes([zero; MAX_BATCH]),
+        );
         for j in 0..n {
             let p = self.p_low + T::open_unit(draws[j]) * self.p_width;
             (negative[j], centre[j], tail[j]) = T::prob_parts(p);
         }
-        T::ndtri_abs_many(isa, &centre, &tail, &negative, out, deferred);
+        T::ndtri_abs_many(isa, &centre[..], &tail[..], &negative[..], out, deferred);
         for j in 0..n {
             out[j] = self.finish(negative[j], out[j]);
         }
@@ -747,7 +779,7 @@ fn fill_within_group<T: Real, X: Transform<T>, I: Isa>(
         return;
     }
     let offset = (first % T::GROUP) as usize;
-    let mut group = [T::from_f64(0.0); MAX_BATCH];
+    let mut group = Lanes([T::from_f64(0.0); MAX_BATCH]);
     let group = &mut group[..T::GROUP as usize];
     let mut deferred = T::Deferred::new();
     T::batch(
