@@ -403,6 +403,59 @@ def test_ctrl_c_during_a_long_fill_raises_promptly_and_the_process_goes_on(threa
     assert lines[1] == "usable True"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGUSR1")
+def test_signal_handlers_run_during_a_long_fill_which_goes_on_unless_they_raise():
+    # The scalar path makes this fill take a few tenths of a second on 1-2 cores.
+    out = run_python("""
+        import os, signal, threading, time, numpy as np, heinit_rs as hi
+        from heinit_rs import _core
+        _core.set_simd_path("scalar")
+        hi.set_num_threads(2)
+
+        def send_signals(count):
+            for _ in range(count):
+                time.sleep(0.02)
+                os.kill(os.getpid(), signal.SIGUSR1)
+
+        handled = []
+        signal.signal(signal.SIGUSR1, lambda *_: handled.append(time.perf_counter()))
+        arr = np.empty((1 << 12, 3 << 12))
+        sender = threading.Thread(target=send_signals, args=(5,))
+        start = time.perf_counter()
+        sender.start()
+        hi.trunc_normal_(arr, a=-3, b=3, seed=1)
+        end = time.perf_counter()
+        sender.join()
+        during = sum(start < t < end for t in handled)
+        # The same fill on another thread, where no signal is watched for.
+        reference = np.empty_like(arr)
+        filler = threading.Thread(target=hi.trunc_normal_, args=(reference,),
+                                  kwargs=dict(a=-3, b=3, seed=1))
+        filler.start()
+        filler.join()
+        print(f"{end - start:.3f} {len(handled)} {during} {np.array_equal(arr, reference)}")
+
+        def raise_error(*_):
+            raise ValueError("from the handler")
+        signal.signal(signal.SIGUSR1, raise_error)
+        sender = threading.Thread(target=send_signals, args=(1,))
+        sender.start()
+        try:
+            hi.trunc_normal_(arr, a=-3, b=3, seed=2)
+            print("finished")
+        except ValueError as e:
+            print(f"raised {e}")
+        sender.join()
+    """)
+    first, second = out.strip().split("\n")
+    seconds, handled, during, equal = first.split()
+    assert float(seconds) > 0.15, f"the fill took only {seconds} s; make it longer"
+    # Every handler ran, most while the fill went on, and the fill is whole and exact.
+    assert (handled, equal) == ("5", "True"), first
+    assert int(during) >= 3, first
+    assert second == "raised from the handler"
+
+
 # ---------------------------------------------------------------------------------------------
 # More than 2**31 elements
 
