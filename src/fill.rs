@@ -433,29 +433,14 @@ mod tests {
         };
         let stream = Stream::new(11, 2);
         let mut buffer = vec![f32::NAN; 300 * 700];
-        // SAFETY: `buffer` holds the plan's 300 x 700 contiguous elements.
-        unsafe {
-            fill_until(
-                &x,
-                &stream,
-                buffer.as_mut_ptr(),
-                &plan,
-                &AtomicBool::new(true),
-            )
-        }
-        .unwrap();
+        let fill_with_stop = |buffer: &mut [f32], stop: bool| {
+            let stop = AtomicBool::new(stop);
+            // SAFETY: `buffer` holds the plan's 300 x 700 contiguous elements.
+            unsafe { fill_until(&x, &stream, buffer.as_mut_ptr(), &plan, &stop) }.unwrap();
+        };
+        fill_with_stop(&mut buffer, true);
         assert!(buffer.iter().all(|v| v.is_nan()), "a stopped fill wrote");
-        // SAFETY: as above.
-        unsafe {
-            fill_until(
-                &x,
-                &stream,
-                buffer.as_mut_ptr(),
-                &plan,
-                &AtomicBool::new(false),
-            )
-        }
-        .unwrap();
+        fill_with_stop(&mut buffer, false);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&buffer), bits(&reference(&[300, 700], &stream)));
     }
