@@ -412,12 +412,17 @@ def test_signal_handlers_run_during_a_long_fill_which_goes_on_unless_they_raise(
         _core.set_simd_path("scalar")
         hi.set_num_threads(2)
 
+        handled = []
+
         def send_signals(count):
-            for _ in range(count):
+            # One at a time: Python runs a handler once for signals that arrive before it runs.
+            for k in range(len(handled), len(handled) + count):
                 time.sleep(0.02)
                 os.kill(os.getpid(), signal.SIGUSR1)
+                deadline = time.perf_counter() + 10
+                while len(handled) <= k and time.perf_counter() < deadline:
+                    time.sleep(0.001)
 
-        handled = []
         signal.signal(signal.SIGUSR1, lambda *_: handled.append(time.perf_counter()))
         arr = np.empty((1 << 12, 3 << 12))
         sender = threading.Thread(target=send_signals, args=(5,))
@@ -436,6 +441,7 @@ def test_signal_handlers_run_during_a_long_fill_which_goes_on_unless_they_raise(
         print(f"{end - start:.3f} {len(handled)} {during} {np.array_equal(arr, reference)}")
 
         def raise_error(*_):
+            handled.append(time.perf_counter())
             raise ValueError("from the handler")
         signal.signal(signal.SIGUSR1, raise_error)
         sender = threading.Thread(target=send_signals, args=(1,))
