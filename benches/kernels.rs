@@ -78,7 +78,7 @@ fn main() {
             time(path, &Uniform::<f32>::new(-1.0, 1.0), &mut f32s),
             time(
                 path,
-                &TruncNormal::<f32>::new(0.0, 1.0, -2.0, 2.0, -5.0),
+                &TruncNormal::<f32>::new(0.0, 1.0, -2.0, 2.0),
                 &mut f32s
             ),
             time(

@@ -10,8 +10,9 @@ use crate::sample::{Normal, Real, Transform, TruncNormal, Uniform};
 use numpy::{
     BorrowError, Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeWarning, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
@@ -25,8 +26,6 @@ const DETACH_THRESHOLD: usize = 4096;
 const WATCH_FOR_CTRL_C_FROM: usize = 1 << 21;
 /// How often a watched fill checks for Ctrl-C.
 const CTRL_C_CHECK_INTERVAL: Duration = Duration::from_millis(10);
-/// float32 truncated-normal intervals lying wholly beyond this many sigma use f64 math.
-const F32_WIDE_MATH_BEYOND: f64 = 5.0;
 
 /// A distribution with its parameters, checked.
 #[derive(Clone, Copy, Debug)]
@@ -187,20 +186,13 @@ where
                 std,
                 low,
                 high,
-            } => {
-                let wide_below = if T::PER_BLOCK == 4 {
-                    -F32_WIDE_MATH_BEYOND
-                } else {
-                    f64::NEG_INFINITY
-                };
-                fill_until(
-                    &TruncNormal::<T>::new(mean, std, low, high, wide_below),
-                    stream,
-                    ptr,
-                    plan,
-                    stop,
-                )
-            }
+            } => fill_until(
+                &TruncNormal::<T>::new(mean, std, low, high),
+                stream,
+                ptr,
+                plan,
+                stop,
+            ),
         }
     }
 }
@@ -327,6 +319,21 @@ fn fill_array(
     }
 }
 
+/// The largest |z| a standard normal of this element type reaches: that of the draw with
+/// every magnitude bit set (|z| grows with the magnitude bits).
+fn normal_reach<T: Real>() -> f64 {
+    let unit = Normal {
+        mean: T::from_f64(0.0),
+        std: T::from_f64(1.0),
+    };
+    // The sign bit is the top bit of the last word a value takes (word 0 for float32, word 1,
+    // the high half, for float64).
+    let mut words = [[u32::MAX; crate::philox::LANES]; 4];
+    words[4 / T::PER_BLOCK - 1] = [u32::MAX >> 1; crate::philox::LANES];
+    let value = unit.one(T::draw(&words, 0, 0));
+    value.to_f64()
+}
+
 /// One Philox4x32-10 block, for known-answer tests.
 #[pyfunction]
 fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
@@ -387,7 +394,14 @@ fn get_num_threads() -> PyResult<usize> {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("STREAM_VERSION", crate::STREAM_VERSION)?;
-    m.add("PARALLEL_THRESHOLD", crate::fill::PARALLEL_THRESHOLD)?;
+    m.add("NORMAL_REACH_F32", normal_reach::<f32>())?;
+    m.add("NORMAL_REACH_F64", normal_reach::<f64>())?;
+    if let Err(problem) = pool::threads_from_env() {
+        let message = CString::new(format!(
+            "{problem}; using the number of CPUs instead (set_num_threads(n) sets it)"
+        ))?;
+        PyErr::warn(m.py(), &m.py().get_type::<PyRuntimeWarning>(), &message, 1)?;
+    }
     m.add_function(wrap_pyfunction!(fill_array, m)?)?;
     m.add_function(wrap_pyfunction!(philox4x32_10, m)?)?;
     m.add_function(wrap_pyfunction!(derive_key, m)?)?;

@@ -336,8 +336,8 @@ mod tests {
             (-9.0, -8.0),
             (6.0, 7.0),
         ] {
-            same_on_every_path(&TruncNormal::<f32>::new(0.0, 1.0, low, high, -5.0));
-            same_on_every_path(&TruncNormal::<f64>::new(0.0, 1.0, low, high, -5.0));
+            same_on_every_path(&TruncNormal::<f32>::new(0.0, 1.0, low, high));
+            same_on_every_path(&TruncNormal::<f64>::new(0.0, 1.0, low, high));
         }
     }
 

@@ -46,15 +46,17 @@ fn configured(state: &mut State) -> Result<usize, String> {
     if let Some(n) = state.threads {
         return Ok(n);
     }
-    let n = match threads_from_env()? {
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    // An invalid value is reported once, as a warning when the module is imported, and
+    // otherwise ignored, as OpenMP treats a bad OMP_NUM_THREADS.
+    let n = match threads_from_env() {
+        Ok(Some(n)) => n,
+        Ok(None) | Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     state.threads = Some(n);
     Ok(n)
 }
 
-/// The configured thread count; an error if HEINIT_RS_NUM_THREADS is set to something invalid.
+/// The configured thread count.
 pub fn threads() -> Result<usize, String> {
     configured(&mut state())
 }

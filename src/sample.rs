@@ -28,6 +28,8 @@ pub trait Real:
     /// Elements per group of LANES blocks.
     const GROUP: u64 = (LANES * Self::PER_BLOCK) as u64;
     fn from_f64(x: f64) -> Self;
+    fn is_finite(self) -> bool;
+    fn to_f64(self) -> f64;
     /// Lane `lane` of column `j` of a group's transposed words.
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> Self::Draw;
     /// Lanes whose |Phi^-1| is put off and made many at a time by `settle`: float64's AS 241
@@ -50,6 +52,9 @@ pub trait Real:
     fn open_unit(draw: Self::Draw) -> Self;
     /// Uniform in (0, 1) in double precision, for `TruncNormal`'s wide-math intervals.
     fn wide_unit(draw: Self::Draw) -> f64;
+    /// Whether a truncated normal whose standardised (mirrored) interval is [alpha, beta],
+    /// with probability `p_width`, needs double precision (`Wide::Tail`) for this type.
+    fn trunc_needs_double(mean: f64, std: f64, alpha: f64, beta: f64, p_width: f64) -> bool;
     /// The standard-normal parts of a draw: (negative, centre distance, tail distance), each
     /// held exactly, as `ndtri_abs` takes them.
     fn normal_parts(draw: Self::Draw) -> (bool, Self, Self);
@@ -93,6 +98,12 @@ impl Real for f32 {
     fn from_f64(x: f64) -> Self {
         x as f32
     }
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
     #[inline(always)]
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> u32 {
         words[lane][j]
@@ -122,6 +133,14 @@ impl Real for f32 {
     #[inline(always)]
     fn wide_unit(draw: u32) -> f64 {
         (f64::from(draw) + 0.5) * TWO_POW_M32
+    }
+    /// Beyond 5 sigma Phi^-1 in single precision loses accuracy; below 2^-10 in probability
+    /// the float32 p holds too few steps; and mean + std * z must not overflow float32.
+    fn trunc_needs_double(mean: f64, std: f64, alpha: f64, beta: f64, p_width: f64) -> bool {
+        const FAR_BEYOND: f64 = 5.0;
+        const NARROW_BELOW: f64 = 1.0 / 1024.0;
+        let reach = mean.abs() + std * alpha.abs().max(beta.abs()).min(FAR_BEYOND + 1.0);
+        beta < -FAR_BEYOND || p_width < NARROW_BELOW || reach >= f64::from(f32::MAX) / 2.0
     }
     /// (negative, |2p - 1|, 2 min(p, 1 - p)): the top bit is the sign, the other 31 bits give
     /// both distances exactly.
@@ -171,6 +190,12 @@ impl Real for f64 {
     fn from_f64(x: f64) -> Self {
         x
     }
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
     #[inline(always)]
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> u64 {
         u64::from(words[2 * lane][j]) | (u64::from(words[2 * lane + 1][j]) << 32)
@@ -211,6 +236,9 @@ impl Real for f64 {
     #[inline(always)]
     fn wide_unit(draw: u64) -> f64 {
         Self::open_unit(draw)
+    }
+    fn trunc_needs_double(_: f64, _: f64, _: f64, _: f64, _: f64) -> bool {
+        false
     }
     /// (negative, |p - 0.5|, min(p, 1 - p)) of one 64-bit draw.
     #[inline(always)]
@@ -589,6 +617,8 @@ impl<T: Real> Transform<T> for Uniform<T> {
 /// z = Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha))) with one draw per value.
 /// An interval entirely above the mean is sampled as its mirror image below it, so that p is
 /// always a small, precisely held lower-tail probability where the interval is in a tail.
+/// Where that probability cannot hold the interval to the output's precision, the value is
+/// computed in double precision by one of the `Wide` forms instead.
 #[derive(Clone, Copy, Debug)]
 pub struct TruncNormal<T> {
     mean: T,
@@ -598,13 +628,43 @@ pub struct TruncNormal<T> {
     p_low: T,
     p_width: T,
     mirrored: bool,
-    /// float32 output whose whole interval lies beyond 5 sigma: computed in f64 (see new()).
-    wide_math: Option<(f64, f64)>,
+    /// Where set, every value is computed by this form from `double`.
+    wide: Option<Wide>,
+    /// (mean, std, low, high) unrounded, for the `Wide` forms.
+    double: [f64; 4],
 }
 
+/// The double-precision forms of the truncated normal (docs/stream-spec.md), each for
+/// intervals the lane kernel's probabilities would blur. All end in
+/// `clamp(value, low, high)` rounded to the output type.
+#[derive(Clone, Copy, Debug)]
+enum Wide {
+    /// The lower-tail probability p = p_low + u p_width, in double precision; the value
+    /// mean + std * z in the output type where that cannot overflow (as stream v2 has it).
+    Tail {
+        p_low: f64,
+        p_width: f64,
+        finish_in_output: bool,
+    },
+    /// A narrow interval within one sigma of the mean: c = Phi(x) - 1/2 = c_low + u c_width
+    /// keeps full relative precision where p = 1/2 + c would not.
+    Centred { c_low: f64, c_width: f64 },
+    /// Both bounds within FLAT_WITHIN sigma of the mean: the density varies by less than
+    /// a rounding error over the interval, so the distribution is uniform on [low, high].
+    Flat,
+    /// The (mirrored) interval lies beyond FAR_TAIL_BEYOND sigma, where Phi underflows: the
+    /// value is the nearer bound moved inwards by `far_tail_offset(b, h, u)` sigma.
+    FarTail { b: f64, h: f64 },
+}
+
+/// Below this many sigma on both sides, exp(-x^2 / 2) is 1 to within 2^-55.
+const FLAT_WITHIN: f64 = 1.0 / 134_217_728.0; // 2^-27
+/// Narrow intervals (in probability) within one sigma of the mean use `Wide::Centred`.
+const CENTRED_BELOW_WIDTH: f64 = 1.0 / 1_048_576.0; // 2^-20
+
 impl<T: Real> TruncNormal<T> {
-    /// Standardised bounds must satisfy alpha < beta (the caller validates).
-    pub fn new(mean: f64, std: f64, low: f64, high: f64, wide_math_below: f64) -> Self {
+    /// The caller validates: finite mean, std > 0, low < high.
+    pub fn new(mean: f64, std: f64, low: f64, high: f64) -> Self {
         let (alpha, beta) = ((low - mean) / std, (high - mean) / std);
         let mirrored = alpha > 0.0;
         let (alpha, beta) = if mirrored {
@@ -613,43 +673,90 @@ impl<T: Real> TruncNormal<T> {
             (alpha, beta)
         };
         let (p_low, p_high) = (ndtr(alpha), ndtr(beta));
-        // In single precision Phi^-1 loses accuracy where Phi(beta) is tiny: use f64 math there.
-        let wide_math = (beta < wide_math_below).then_some((p_low, p_high - p_low));
+        let p_width = p_high - p_low;
+        let wide = if alpha.abs().max(beta.abs()) <= FLAT_WITHIN {
+            Some(Wide::Flat)
+        } else if beta < -FAR_TAIL_BEYOND {
+            Some(Wide::FarTail {
+                b: -beta,
+                h: beta - alpha,
+            })
+        } else if -1.0 <= alpha && beta <= 1.0 && p_width < CENTRED_BELOW_WIDTH {
+            let c_low = ndtr_centred(alpha);
+            Some(Wide::Centred {
+                c_low,
+                c_width: ndtr_centred(beta) - c_low,
+            })
+        } else if T::trunc_needs_double(mean, std, alpha, beta, p_width) {
+            let reach = mean.abs() + std * alpha.abs().max(beta.abs()).min(FAR_TAIL_BEYOND + 3.0);
+            Some(Wide::Tail {
+                p_low,
+                p_width,
+                finish_in_output: T::from_f64(2.0 * reach.max(std)).is_finite(),
+            })
+        } else {
+            None
+        };
         Self {
             mean: T::from_f64(mean),
             std: T::from_f64(std),
             low: T::from_f64(low),
             high: T::from_f64(high),
             p_low: T::from_f64(p_low),
-            p_width: T::from_f64(p_high - p_low),
+            p_width: T::from_f64(p_width),
             mirrored,
-            wide_math,
+            wide,
+            double: [mean, std, low, high],
         }
+    }
+
+    /// One value by the `wide` form, from u uniform in (0, 1).
+    #[inline(never)]
+    fn wide_value(&self, wide: Wide, u: f64) -> T {
+        let [mean, std, low, high] = self.double;
+        let value = match wide {
+            Wide::Flat => low + u * (high - low),
+            // The nearer bound (`high` unless mirrored), moved inwards.
+            Wide::FarTail { b, h } if self.mirrored => low + std * far_tail_offset(b, h, u),
+            Wide::FarTail { b, h } => high - std * far_tail_offset(b, h, u),
+            Wide::Centred { c_low, c_width } => {
+                let c = c_low + u * c_width;
+                let z = f64::with_sign((c < 0.0) != self.mirrored, as241_central(c.abs()));
+                mean + std * z
+            }
+            Wide::Tail {
+                p_low,
+                p_width,
+                finish_in_output,
+            } => {
+                let (negative, c, t) = f64::prob_parts(p_low + u * p_width);
+                let z = f64::with_sign(negative != self.mirrored, ndtri_abs_f64(c, t));
+                if finish_in_output {
+                    return (self.mean + self.std * T::from_f64(z)).clamp_to(self.low, self.high);
+                }
+                mean + std * z
+            }
+        };
+        T::from_f64(value.clamp(low, high))
     }
 }
 
 impl<T: Real> Transform<T> for TruncNormal<T> {
     #[inline(always)]
     fn one(&self, draw: T::Draw) -> T {
-        match self.wide_math {
+        match self.wide {
             None => {
                 let p = self.p_low + T::open_unit(draw) * self.p_width;
                 let (negative, centre, tail) = T::prob_parts(p);
                 self.finish(negative, T::ndtri_abs(centre, tail))
             }
-            Some((p_low, p_width)) => {
-                let p = p_low + T::wide_unit(draw) * p_width;
-                let (negative, c, t) = f64::prob_parts(p);
-                let z = f64::with_sign(negative != self.mirrored, ndtri_abs_f64(c, t));
-                let z = T::from_f64(z);
-                (self.mean + self.std * z).clamp_to(self.low, self.high)
-            }
+            Some(wide) => self.wide_value(wide, T::wide_unit(draw)),
         }
     }
     #[inline(always)]
     fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], deferred: &mut T::Deferred) {
         let n = out.len();
-        if self.wide_math.is_some() {
+        if self.wide.is_some() {
             for j in 0..n {
                 out[j] = self.one(draws[j]);
             }
@@ -677,7 +784,6 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
         (self.mean + self.std * z).clamp_to(self.low, self.high)
     }
 }
-
 /// Fill `out` with elements `first, first + 1, ...` of the stream: element by element up to
 /// the first group boundary, a group at a time through the middle, element by element after.
 #[inline(always)]
@@ -840,7 +946,7 @@ mod tests {
         let mut out = vec![0f32; 200_000];
         for (low, high) in [(-2.0, 2.0), (0.5, 0.50001), (-9.0, -8.0), (30.0, 31.0)] {
             fill_run(
-                &TruncNormal::<f32>::new(0.0, 1.0, low, high, -5.0),
+                &TruncNormal::<f32>::new(0.0, 1.0, low, high),
                 &stream,
                 &mut out,
                 0,
@@ -852,6 +958,54 @@ mod tests {
         }
         fill_run(&Uniform::<f32>::new(-1e-3, 1e-3), &stream, &mut out, 0);
         assert!(out.iter().all(|&v| (-1e-3..=1e-3).contains(&v)));
+    }
+
+    #[test]
+    fn extreme_truncations_stay_in_bounds_and_spread() {
+        let stream = Stream::new(3, 0);
+        let mut out32 = vec![0f32; 4096];
+        let mut out64 = vec![0f64; 4096];
+        // (mean, std, low, high): flat, centred, far tail on both sides, an overflowing std.
+        for (mean, std, low, high) in [
+            (0.0, 1e300, -1.0, 1.0),
+            (0.0, 1e8, -1.0, 1.0),
+            (3.0, 1e7, -1.0, 1.0),
+            (0.0, 1.0, -39.0, -38.0),
+            (0.0, 1.0, 1e3, 1e3 + 1.0),
+            (0.0, 1e39, -3e38, 3e38),
+            (1e300, 1e-300, -1.0, 1.0),
+        ] {
+            fill_run(
+                &TruncNormal::<f32>::new(mean, std, low, high),
+                &stream,
+                &mut out32,
+                0,
+            );
+            fill_run(
+                &TruncNormal::<f64>::new(mean, std, low, high),
+                &stream,
+                &mut out64,
+                0,
+            );
+            let in32 = |v: &f32| v.is_finite() && *v >= low as f32 && *v <= high as f32;
+            let in64 = |v: &f64| v.is_finite() && *v >= low && *v <= high;
+            assert!(
+                out32.iter().all(in32) && out64.iter().all(in64),
+                "{low} {high}"
+            );
+            let distinct = |bits: Vec<u64>| {
+                let mut bits = bits;
+                bits.sort_unstable();
+                bits.dedup();
+                bits.len()
+            };
+            let spread = distinct(out64.iter().map(|v| v.to_bits()).collect());
+            // All at the bound only where the interval is 1e600 sigma from the mean.
+            assert!(
+                spread > 4000 || mean == 1e300,
+                "{low} {high}: {spread} values"
+            );
+        }
     }
 
     #[test]
@@ -884,7 +1038,7 @@ mod tests {
             "var {var}"
         );
         fill_run(
-            &TruncNormal::<f64>::new(0.0, 1.0, -2.0, 2.0, -5.0),
+            &TruncNormal::<f64>::new(0.0, 1.0, -2.0, 2.0),
             &stream,
             &mut out,
             0,

@@ -114,6 +114,7 @@ def test_uniform_values_stay_inside_their_bounds(shape, dtype, seed, low, width)
     assert np.all((arr >= dtype(low)) & (arr <= dtype(high)))
 
 
+@pytest.mark.filterwarnings("ignore:mean is more than 2 std")
 @property_test
 @given(SHAPES, DTYPES, SEEDS, FINITE, st.floats(1e-3, 1e3), st.floats(-12, 12),
        st.floats(1e-3, 10))

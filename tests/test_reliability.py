@@ -42,6 +42,7 @@ JOBS = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:mean is more than 2 std")
 def test_eight_threads_at_once_give_the_serial_bits():
     serial = [fn(np.empty(shape, dtype), seed=k, **kw) for k, (fn, shape, dtype, kw)
               in enumerate(JOBS)]

@@ -217,9 +217,11 @@ def test_environment_variable_sets_threads():
     out = subprocess.run([sys.executable, "-c", code], env={"HEINIT_RS_NUM_THREADS": "3"},
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "3"
+    # A bad value warns once at import (naming it) and is ignored, as OpenMP does.
     bad = subprocess.run([sys.executable, "-c", code], env={"HEINIT_RS_NUM_THREADS": "lots"},
-                         capture_output=True, text=True)
-    assert bad.returncode != 0 and "HEINIT_RS_NUM_THREADS must be a positive integer" in bad.stderr
+                         capture_output=True, text=True, check=True)
+    assert 'HEINIT_RS_NUM_THREADS must be a positive integer, got "lots"' in bad.stderr
+    assert int(bad.stdout) >= 1
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ import numpy.typing as npt
 
 __version__: str
 STREAM_VERSION: int
-PARALLEL_THRESHOLD: int
+NORMAL_REACH_F32: float
+NORMAL_REACH_F64: float
 
 def fill_array(
     arr: npt.NDArray[np.float32] | npt.NDArray[np.float64],

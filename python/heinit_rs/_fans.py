@@ -6,6 +6,7 @@ import functools
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -170,11 +171,14 @@ NONLINEARITIES = _TORCH_NAMES + _RULE_NAMES
 
 
 def _number_param(param: object, default: float, what: str) -> float:
-    # torch's test: ints (but not bools) and floats are numbers, anything else is an error.
+    # torch's test (ints but not bools, and floats), widened to NumPy's real scalars.
     if param is None:
         return default
-    if (not isinstance(param, bool) and isinstance(param, int)) or isinstance(param, float):
-        return float(param)
+    if isinstance(param, numbers.Real) and not isinstance(param, (bool, np.bool_)):
+        value = float(param)
+        if not math.isfinite(value):
+            raise ValueError(f"{what} must be finite, got {param}")
+        return value
     raise ValueError(f"{what} {param} not a valid number")
 
 
@@ -230,9 +234,22 @@ def second_moment(f: Callable[[np.ndarray], np.ndarray], tol: float = 1e-14) -> 
     raise ValueError("E[f(z)^2] did not converge; is the nonlinearity finite and elementwise?")
 
 
+def _elementwise(f: Callable[..., Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """f itself if it maps an array elementwise, else f applied to each element (math.tanh,
+    a lambda written for one float)."""
+    probe = np.array([-1.5, 0.5])
+    try:
+        with np.errstate(all="ignore"):
+            if np.shape(f(probe)) == probe.shape:
+                return f
+    except (TypeError, ValueError):
+        pass
+    return np.vectorize(f, otypes=[np.float64])
+
+
 def gain_from_second_moment(f: Callable[[np.ndarray], np.ndarray]) -> float:
     """He et al.'s rule: gain = 1 / sqrt(E[f(z)^2]), z ~ N(0, 1); sqrt(2) for relu."""
-    moment = second_moment(f)
+    moment = second_moment(_elementwise(f))
     if not moment > 0:
         raise ValueError(f"E[f(z)^2] must be positive to define a gain, got {moment}")
     return 1.0 / math.sqrt(moment)
@@ -290,7 +307,9 @@ def _named_gain(nonlinearity: str, param: float | None) -> float:
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
         slope = _number_param(param, 0.01, "negative_slope")
-        return math.sqrt(2.0 / (1 + slope**2))
+        if abs(slope) < 1e150:  # torch's formula, where slope**2 cannot overflow
+            return math.sqrt(2.0 / (1 + slope**2))
+        return math.sqrt(2.0) / math.hypot(1.0, slope)
     if nonlinearity == "selu":
         return 3.0 / 4
     if nonlinearity in _RULE_NAMES:

@@ -37,16 +37,29 @@ _DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
 # Validation
 
 
+def _unsupported_dtype(requirement: str, dtype: np.dtype) -> TypeError:
+    message = f"{requirement} float32 or float64, got {dtype}"
+    if dtype.name in ("float16", "bfloat16"):
+        message += " (float16 and bfloat16 are not supported yet)"
+    return TypeError(message)
+
+
+def _is_float_dtype(dtype: np.dtype) -> bool:
+    """float32 or float64 in either byte order (non-native ones are filled through a copy)."""
+    return dtype.kind == "f" and dtype.itemsize in (4, 8) and dtype.newbyteorder("=") in _DTYPES
+
+
 def _check_array(arr: object) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"arr must be a numpy.ndarray, got {type(arr).__name__}")
-    if arr.dtype not in _DTYPES:
-        raise TypeError(
-            f"arr must have dtype float32 or float64, got {arr.dtype} "
-            "(float16 and bfloat16 are not supported yet)"
-        )
+    if arr.dtype not in _DTYPES and not _is_float_dtype(arr.dtype):
+        raise _unsupported_dtype("arr must have dtype", arr.dtype)
     if not arr.flags.writeable:
         raise ValueError("arr is read-only (arr.flags.writeable is False); pass a writeable array")
+    if not arr.flags.aligned:
+        raise ValueError(
+            "arr is not aligned to its dtype; pass an aligned copy (numpy.ascontiguousarray)"
+        )
     return arr
 
 
@@ -57,8 +70,8 @@ def _check_dtype(dtype: DTypeLike) -> np.dtype:
         resolved = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if resolved not in _DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {resolved}")
+    if resolved not in _DTYPES and not _is_float_dtype(resolved):
+        raise _unsupported_dtype("dtype must be", resolved)
     return resolved
 
 
@@ -107,43 +120,48 @@ class _Block:
 
 
 def _block(global_shape: tuple[int, ...], index: object) -> _Block:
+    """The block `index` selects, by NumPy's rules for basic indexing: slices are clipped to
+    the axis (start > stop gives an empty axis), an int outside the axis is an IndexError, and
+    one Ellipsis stands for the axes not named. Only step-1 slices select a block."""
     ndim = len(global_shape)
     if index is None:
         return _Block(global_shape, (0,) * ndim, global_shape, ())
     entries = index if isinstance(index, tuple) else (index,)
-    if len(entries) > ndim:
-        raise ValueError(f"index has {len(entries)} entries but the shape has {ndim} dimensions")
+    ellipses = [k for k, entry in enumerate(entries) if entry is Ellipsis]
+    if len(ellipses) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    named = len(entries) - len(ellipses)
+    if named > ndim:
+        raise IndexError(
+            f"too many indices: the shape has {ndim} dimensions but {named} were indexed"
+        )
+    if ellipses:
+        k = ellipses[0]
+        entries = entries[:k] + (slice(None),) * (ndim - named) + entries[k + 1:]
     entries = entries + (slice(None),) * (ndim - len(entries))
     offset, shape, squeezed = [], [], []
     for axis, (entry, n) in enumerate(zip(entries, global_shape)):
         if isinstance(entry, slice):
-            if entry.step not in (None, 1):
+            try:
+                start, stop, step = entry.indices(n)
+            except TypeError:
+                raise TypeError(f"index[{axis}] = {entry} must have int bounds") from None
+            if step != 1:
                 raise ValueError(f"index[{axis}] has step {entry.step}; only step 1 is supported")
-            bounds = []
-            for bound, default in ((entry.start, 0), (entry.stop, n)):
-                if bound is None:
-                    bounds.append(default)
-                    continue
-                if isinstance(bound, bool) or not isinstance(bound, numbers.Integral):
-                    raise TypeError(f"index[{axis}] bounds must be ints, got {entry}")
-                bounds.append(int(bound) + n if bound < 0 else int(bound))
-            start, stop = bounds
-            if not 0 <= start <= stop <= n:
-                raise ValueError(
-                    f"index[{axis}] = {entry.start}:{entry.stop} is out of range for an axis "
-                    f"of length {n}"
-                )
             offset.append(start)
-            shape.append(stop - start)
-        elif isinstance(entry, numbers.Integral) and not isinstance(entry, bool):
+            shape.append(max(stop - start, 0))
+        elif isinstance(entry, numbers.Integral) and not isinstance(entry, (bool, np.bool_)):
             if not -n <= entry < n:
-                raise ValueError(f"index[{axis}] = {entry} is out of range for an axis of length {n}")
+                raise IndexError(
+                    f"index {int(entry)} is out of bounds for axis {axis} with size {n}"
+                )
             offset.append(int(entry) % n)
             shape.append(1)
             squeezed.append(axis)
         else:
             raise TypeError(
-                f"index[{axis}] must be a slice with step 1 or an int, got {type(entry).__name__}"
+                f"index[{axis}] must be a slice with step 1, an int or '...', "
+                f"got {type(entry).__name__}"
             )
     return _Block(global_shape, tuple(offset), tuple(shape), tuple(squeezed))
 
@@ -167,11 +185,52 @@ def _array_block(arr: np.ndarray, global_shape: object, index: object) -> _Block
 
 
 def _fill(arr: np.ndarray, block: _Block, distribution: str, params: tuple[float, ...],
-          key: int, stream: int) -> np.ndarray:
-    target = np.expand_dims(arr, block.squeezed) if block.squeezed else arr
-    _core.fill_array(target, distribution, list(params), key, stream, block.global_shape,
-                     block.offset)
+          seed: Seed) -> np.ndarray:
+    """Make the call's one draw from `seed` and fill `arr`; a fill that fails gives the
+    generator's draw back, so a rejected call consumes none."""
+    key, stream, generator = resolve_seed(seed)
+    native = arr if arr.dtype.isnative else np.empty(arr.shape, arr.dtype.newbyteorder("="))
+    target = np.expand_dims(native, block.squeezed) if block.squeezed else native
+    try:
+        if native.size:
+            _core.fill_array(target, distribution, list(params), key, stream,
+                             block.global_shape, block.offset)
+    except Exception:
+        if generator is not None:
+            generator._give_back(stream)
+        raise
+    if native is not arr:
+        arr[...] = native
     return arr
+
+
+def _reach(distribution: str, params: tuple[float, ...], dtype: np.dtype) -> tuple[float, float]:
+    """The least and greatest value the kernel can write for these parameters, in double
+    precision, with a margin for the output type's rounding of mean + std * z."""
+    if distribution == "uniform":
+        return params[0], params[1]
+    z = _core.NORMAL_REACH_F32 if dtype.itemsize == 4 else _core.NORMAL_REACH_F64
+    with np.errstate(over="ignore"):
+        spread = float(np.float64(params[1]) * (z * (1.0 + 2.0**-20)))
+    mean = params[0]
+    if distribution == "normal":
+        return mean - spread, mean + spread
+    # Truncated: within [a, b], and within the normal's reach of the mean, or of the bound
+    # nearer to it (a far-tail interval's values lie just inside that bound).
+    a, b = params[2], params[3]
+    return max(a, min(b, mean) - spread), min(b, max(a, mean) + spread)
+
+
+def _check_reach(distribution: str, params: tuple[float, ...], dtype: np.dtype,
+                 because: str) -> None:
+    """Reject parameters whose values could overflow dtype (inf or NaN in the output)."""
+    low, high = _reach(distribution, params, dtype)
+    limit = float(np.finfo(dtype).max)
+    if not -limit <= low <= high <= limit:
+        raise ValueError(
+            f"{because} gives {dtype.name} values in [{low:.6g}, {high:.6g}], beyond "
+            f"{dtype.name}'s largest finite value {limit:.8g}; use float64 or smaller parameters"
+        )
 
 
 def _trunc_params(mean: float, std: float, a: float, b: float) -> tuple[str, tuple[float, ...]]:
@@ -182,14 +241,18 @@ def _trunc_params(mean: float, std: float, a: float, b: float) -> tuple[str, tup
 
 
 def _fill_in_place(arr: np.ndarray, distribution: str, params: tuple[float, ...], seed: Seed,
-                   global_shape: object, index: object, block: _Block | None = None) -> np.ndarray:
+                   global_shape: object, index: object, block: _Block | None = None,
+                   because: str = "") -> np.ndarray:
+    """Check everything, then make the one draw and fill. A zero-element array is left as it
+    is (with torch's warning) but still draws, so generators stay in step across shards."""
     if block is None:
         block = _array_block(arr, global_shape, index)
     _check_seed_arg(seed)
     if arr.size == 0:
         warnings.warn(_ZERO_ELEMENT_WARNING, stacklevel=3)
-        return arr
-    return _fill(arr, block, distribution, params, *resolve_seed(seed))
+    else:
+        _check_reach(distribution, params, arr.dtype, because)
+    return _fill(arr, block, distribution, params, seed)
 
 
 DistributionOf = Callable[[tuple[int, ...]], tuple[str, tuple[float, ...]]]
@@ -208,23 +271,31 @@ def _new_array_plan(global_shape: tuple[int, ...], dtype: DTypeLike,
 
 def _new_array(shape: object, dtype: DTypeLike, index: object, seed: Seed,
                distribution_of: DistributionOf,
-               arguments: tuple[object, ...] | None = None) -> np.ndarray:
+               arguments: tuple[object, ...] | None = None, because: str = "") -> np.ndarray:
     """A new array of `shape` (or its block `index`) filled from `distribution_of(shape)`.
     `arguments`: everything else `distribution_of` depends on, with the types that equality
     would blur (0 == 0.0 == False), under which the plan is remembered; None: never remembered."""
     global_shape = check_shape(shape)
-    block = None if index is None else _block(global_shape, index)
+    block = _block(global_shape, index)
     resolved, distribution, params = remembered(
         _NEW_ARRAY_PLANS, (arguments, global_shape, dtype, type(dtype)), arguments is not None,
         _new_array_plan, global_shape, dtype, distribution_of)
-    # A generator draws only once every argument has been accepted; resolve_seed checks seed.
-    key, stream = resolve_seed(seed)
-    if block is None:  # the common case, without the block bookkeeping
-        out = np.empty(global_shape, dtype=resolved)
+    _check_seed_arg(seed)
+    if block.result_shape and math.prod(block.result_shape):
+        _check_reach(distribution, params, resolved, because)
+    # The one draw, only once every argument has been accepted.
+    if block.squeezed or block.shape != global_shape or not resolved.isnative:
+        return _fill(np.empty(block.result_shape, dtype=resolved), block, distribution, params,
+                     seed)
+    key, stream, generator = resolve_seed(seed)  # the common case, without the bookkeeping
+    out = np.empty(global_shape, dtype=resolved)
+    try:
         _core.fill_array(out, distribution, params, key, stream)
-        return out
-    out = np.empty(block.result_shape, dtype=resolved)
-    return _fill(out, block, distribution, params, key, stream)
+    except Exception:
+        if generator is not None:
+            generator._give_back(stream)
+        raise
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,8 +324,15 @@ def _kaiming_arguments(a: float, mode: str, nonlinearity: str | Callable,
 _KAIMING_STDS: dict[tuple[object, ...], float] = {}
 
 
+def _kaiming_because(nonlinearity: str | Callable, a: float) -> str:
+    return f"nonlinearity={nonlinearity!r} with a={a!r}"
+
+
 def _compute_kaiming_std(shape: tuple[int, ...], a: float, mode: str,
                          nonlinearity: str | Callable, layout: str) -> float:
+    if (isinstance(a, numbers.Real) and not isinstance(a, (bool, np.bool_))
+            and not math.isfinite(a)):
+        raise ValueError(f"a must be finite, got {a}")
     mode = mode.lower() if isinstance(mode, str) else mode
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
@@ -288,7 +366,8 @@ def kaiming_normal_(arr: np.ndarray, a: float = 0, mode: str = "fan_in",
     if arr.size == 0:
         return _fill_in_place(arr, "normal", (), seed, None, None, block)
     std = _kaiming_std(block.global_shape, a, mode, nonlinearity, layout)
-    return _fill_in_place(arr, "normal", (0.0, std), seed, None, None, block)
+    return _fill_in_place(arr, "normal", (0.0, std), seed, None, None, block,
+                          _kaiming_because(nonlinearity, a))
 
 
 def kaiming_uniform_(arr: np.ndarray, a: float = 0, mode: str = "fan_in",
@@ -300,7 +379,8 @@ def kaiming_uniform_(arr: np.ndarray, a: float = 0, mode: str = "fan_in",
     if arr.size == 0:
         return _fill_in_place(arr, "uniform", (), seed, None, None, block)
     bound = math.sqrt(3.0) * _kaiming_std(block.global_shape, a, mode, nonlinearity, layout)
-    return _fill_in_place(arr, "uniform", (-bound, bound), seed, None, None, block)
+    return _fill_in_place(arr, "uniform", (-bound, bound), seed, None, None, block,
+                          _kaiming_because(nonlinearity, a))
 
 
 def xavier_normal_(arr: np.ndarray, gain: float = 1.0, *, layout: str = "torch", seed: Seed = None,
@@ -310,7 +390,7 @@ def xavier_normal_(arr: np.ndarray, gain: float = 1.0, *, layout: str = "torch",
     if arr.size == 0:
         return _fill_in_place(arr, "normal", (), seed, None, None, block)
     std = _xavier_std(block.global_shape, gain, layout)
-    return _fill_in_place(arr, "normal", (0.0, std), seed, None, None, block)
+    return _fill_in_place(arr, "normal", (0.0, std), seed, None, None, block, f"gain={gain!r}")
 
 
 def xavier_uniform_(arr: np.ndarray, gain: float = 1.0, *, layout: str = "torch", seed: Seed = None,
@@ -320,7 +400,8 @@ def xavier_uniform_(arr: np.ndarray, gain: float = 1.0, *, layout: str = "torch"
     if arr.size == 0:
         return _fill_in_place(arr, "uniform", (), seed, None, None, block)
     bound = math.sqrt(3.0) * _xavier_std(block.global_shape, gain, layout)
-    return _fill_in_place(arr, "uniform", (-bound, bound), seed, None, None, block)
+    return _fill_in_place(arr, "uniform", (-bound, bound), seed, None, None, block,
+                          f"gain={gain!r}")
 
 
 def trunc_normal_(arr: np.ndarray, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
@@ -335,8 +416,13 @@ def trunc_normal_(arr: np.ndarray, mean: float = 0.0, std: float = 1.0, a: float
     b = _real("b", b, allow_inf=True)
     if not a < b:
         raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            "mean is more than 2 std from [a, b] in trunc_normal_: the values are exact, but "
+            "they lie close to the nearer bound", stacklevel=2)
     distribution, params = _trunc_params(mean, std, a, b)
-    return _fill_in_place(arr, distribution, params, seed, global_shape, index)
+    return _fill_in_place(arr, distribution, params, seed, global_shape, index,
+                          because=f"mean={mean!r}, std={std!r}, a={a!r}, b={b!r}")
 
 
 def normal_(arr: np.ndarray, mean: float = 0.0, std: float = 1.0, *, seed: Seed = None,
@@ -344,7 +430,8 @@ def normal_(arr: np.ndarray, mean: float = 0.0, std: float = 1.0, *, seed: Seed 
     """Fill arr with N(mean, std^2) in place."""
     arr = _check_array(arr)
     params = (_real("mean", mean), _real("std", std, minimum=0.0))
-    return _fill_in_place(arr, "normal", params, seed, global_shape, index)
+    return _fill_in_place(arr, "normal", params, seed, global_shape, index,
+                          because=f"mean={params[0]!r}, std={params[1]!r}")
 
 
 def uniform_(arr: np.ndarray, a: float = 0.0, b: float = 1.0, *, seed: Seed = None,
@@ -356,7 +443,8 @@ def uniform_(arr: np.ndarray, a: float = 0.0, b: float = 1.0, *, seed: Seed = No
         raise ValueError(f"uniform_ needs a <= b, got a={a}, b={b}")
     if not math.isfinite(b - a):
         raise ValueError(f"uniform_ needs a finite b - a, got a={a}, b={b}")
-    return _fill_in_place(arr, "uniform", (a, b), seed, global_shape, index)
+    return _fill_in_place(arr, "uniform", (a, b), seed, global_shape, index,
+                          because=f"a={a!r}, b={b!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,7 +488,7 @@ def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_
     # Explicit axes are not remembered: True == 1 would let a cached plan skip their checks.
     default_axes = in_axis is None and out_axis is None and type(batch_axis) is tuple and not batch_axis
     arguments = (variance_scaling, scale, mode, distribution, layout) if default_axes else None
-    return _new_array(shape, dtype, index, seed, distribution_of, arguments)
+    return _new_array(shape, dtype, index, seed, distribution_of, arguments, f"scale={scale!r}")
 
 
 def _preset(name: str, scale: float, mode: str, distribution: str):
@@ -435,7 +523,8 @@ def kaiming_normal(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
     """A new array filled as kaiming_normal_ would fill it; index= gives one shard."""
     return _new_array(shape, dtype, index, seed, lambda g: (
         "normal", (0.0, _kaiming_std(g, a, mode, nonlinearity, layout))),
-        _kaiming_plan_key(kaiming_normal, a, mode, nonlinearity, layout))
+        _kaiming_plan_key(kaiming_normal, a, mode, nonlinearity, layout),
+        _kaiming_because(nonlinearity, a))
 
 
 def kaiming_uniform(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
@@ -449,7 +538,8 @@ def kaiming_uniform(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
         return "uniform", (-bound, bound)
 
     return _new_array(shape, dtype, index, seed, distribution_of,
-                      _kaiming_plan_key(kaiming_uniform, a, mode, nonlinearity, layout))
+                      _kaiming_plan_key(kaiming_uniform, a, mode, nonlinearity, layout),
+                      _kaiming_because(nonlinearity, a))
 
 
 def _kaiming_plan_key(initializer: Callable, a: float, mode: str, nonlinearity: str | Callable,
