@@ -2,8 +2,9 @@
 //! `cargo bench --bench kernels`. No Python involved.
 
 use heinit_rs::dispatch::{fill_run_on, Path};
+use heinit_rs::distributions::{Normal, TruncNormal, Uniform};
 use heinit_rs::philox::Stream;
-use heinit_rs::sample::{Normal, Real, Transform, TruncNormal, Uniform};
+use heinit_rs::real::{Real, Transform};
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -3,19 +3,34 @@
 //! arguments with friendlier messages first; these checks are the last line of defence.
 
 use crate::dispatch::{self, Path};
+use crate::distributions::{Normal, TruncNormal, Uniform};
+use crate::error::Error;
 use crate::fill::{fill_until, Plan};
 use crate::philox::{self, Stream};
 use crate::pool;
-use crate::sample::{Normal, Real, Transform, TruncNormal, Uniform};
+use crate::real::{Real, Transform};
 use numpy::{
     BorrowError, Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyRuntimeWarning, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyRuntimeWarning, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
+
+impl From<Error> for PyErr {
+    fn from(e: Error) -> PyErr {
+        let message = e.to_string();
+        match e {
+            Error::Geometry(_) | Error::InvalidArgument(_) | Error::SimdPath(_) => {
+                PyValueError::new_err(message)
+            }
+            Error::WrongType(_) => PyTypeError::new_err(message),
+            Error::ThreadPool(_) => PyRuntimeError::new_err(message),
+        }
+    }
+}
 
 /// Above this many elements the GIL is released during the fill (below it the hand-off costs
 /// more than it frees, as blake3-py found).
@@ -46,74 +61,55 @@ enum Distribution {
     },
 }
 
+fn finite(what: &str, v: f64) -> Result<f64, Error> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "{what} must be finite, got {v}"
+        )))
+    }
+}
+
 impl Distribution {
-    fn parse(name: &str, params: &[f64]) -> PyResult<Self> {
-        let expect = |n: usize| {
-            if params.len() == n {
-                Ok(())
-            } else {
-                Err(PyValueError::new_err(format!(
-                    "distribution {name:?} takes {n} parameters, got {}",
-                    params.len()
-                )))
-            }
-        };
-        let finite = |what: &str, v: f64| {
-            if v.is_finite() {
-                Ok(v)
-            } else {
-                Err(PyValueError::new_err(format!(
-                    "{what} must be finite, got {v}"
-                )))
-            }
-        };
-        let dist = match name {
-            "normal" => {
-                expect(2)?;
-                let (mean, std) = (finite("mean", params[0])?, finite("std", params[1])?);
-                if std < 0.0 {
-                    return Err(PyValueError::new_err(format!(
-                        "std must be >= 0, got {std}"
-                    )));
-                }
-                Self::Normal { mean, std }
-            }
-            "uniform" => {
-                expect(2)?;
-                let (low, high) = (finite("a", params[0])?, finite("b", params[1])?);
-                if low > high || !(high - low).is_finite() {
-                    return Err(PyValueError::new_err(format!(
-                        "uniform needs a <= b with a finite b - a, got a={low}, b={high}"
-                    )));
-                }
-                Self::Uniform { low, high }
-            }
-            "trunc_normal" => {
-                expect(4)?;
-                let (mean, std) = (finite("mean", params[0])?, finite("std", params[1])?);
-                let (low, high) = (params[2], params[3]);
-                if std <= 0.0 {
-                    return Err(PyValueError::new_err(format!("std must be > 0, got {std}")));
-                }
-                if low.is_nan() || high.is_nan() || low >= high {
-                    return Err(PyValueError::new_err(format!(
-                        "trunc_normal needs bounds a < b, got a={low}, b={high}"
-                    )));
-                }
-                Self::TruncNormal {
-                    mean,
-                    std,
-                    low,
-                    high,
-                }
-            }
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "distribution must be 'normal', 'uniform' or 'trunc_normal', got {other:?}"
-                )))
-            }
-        };
-        Ok(dist)
+    fn normal(mean: f64, std: f64) -> Result<Self, Error> {
+        let (mean, std) = (finite("mean", mean)?, finite("std", std)?);
+        if std < 0.0 {
+            return Err(Error::InvalidArgument(format!(
+                "std must be >= 0, got {std}"
+            )));
+        }
+        Ok(Self::Normal { mean, std })
+    }
+
+    fn uniform(low: f64, high: f64) -> Result<Self, Error> {
+        let (low, high) = (finite("a", low)?, finite("b", high)?);
+        if low > high || !(high - low).is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "uniform needs a <= b with a finite b - a, got a={low}, b={high}"
+            )));
+        }
+        Ok(Self::Uniform { low, high })
+    }
+
+    fn trunc_normal(mean: f64, std: f64, low: f64, high: f64) -> Result<Self, Error> {
+        let (mean, std) = (finite("mean", mean)?, finite("std", std)?);
+        if std <= 0.0 {
+            return Err(Error::InvalidArgument(format!(
+                "std must be > 0, got {std}"
+            )));
+        }
+        if low.is_nan() || high.is_nan() || low >= high {
+            return Err(Error::InvalidArgument(format!(
+                "trunc_normal needs bounds a < b, got a={low}, b={high}"
+            )));
+        }
+        Ok(Self::TruncNormal {
+            mean,
+            std,
+            low,
+            high,
+        })
     }
 }
 
@@ -141,30 +137,25 @@ fn target<T: Element>(
     if !(ptr as usize).is_multiple_of(core::mem::align_of::<T>())
         || array.strides().iter().any(|s| s % size != 0)
     {
-        return Err(PyValueError::new_err(
-            "arr is not aligned to its dtype; pass an aligned copy (numpy.ascontiguousarray)",
-        ));
+        return Err(Error::InvalidArgument(
+            "arr is not aligned to its dtype; pass an aligned copy (numpy.ascontiguousarray)"
+                .into(),
+        )
+        .into());
     }
     let strides: Vec<isize> = array.strides().iter().map(|s| s / size).collect();
     let global_shape = global_shape.unwrap_or_else(|| shape.iter().map(|&n| n as u64).collect());
     let offset = offset.unwrap_or_else(|| vec![0; shape.len()]);
-    let plan = Plan::new(&shape, &strides, &global_shape, &offset)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let plan = Plan::new(&shape, &strides, &global_shape, &offset).map_err(Error::from)?;
     Ok(Target { ptr, plan })
 }
 
-fn run<T>(
+fn run<T: Real>(
     dist: Distribution,
     stream: &Stream,
     target: &Target<T>,
     stop: &AtomicBool,
-) -> Result<(), String>
-where
-    T: Real,
-    Normal<T>: Transform<T>,
-    Uniform<T>: Transform<T>,
-    TruncNormal<T>: Transform<T>,
-{
+) -> Result<(), Error> {
     let Target { ptr, plan } = target;
     let (ptr, plan, stream) = (*ptr, plan, stream);
     // SAFETY: `target` checked the geometry against the array, and the caller holds its
@@ -197,20 +188,14 @@ where
     }
 }
 
-fn fill_typed<T>(
+fn fill_typed<T: Real + Element>(
     py: Python<'_>,
     array: &Bound<'_, PyArrayDyn<T>>,
     dist: Distribution,
     stream: Stream,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
-) -> PyResult<()>
-where
-    T: Real + Element,
-    Normal<T>: Transform<T>,
-    Uniform<T>: Transform<T>,
-    TruncNormal<T>: Transform<T>,
-{
+) -> PyResult<()> {
     let borrow = array.try_readwrite().map_err(|e| match e {
         BorrowError::NotWriteable => {
             PyValueError::new_err("arr is read-only; pass a writeable array")
@@ -224,11 +209,11 @@ where
     let elements = target.plan.elements();
     let never = AtomicBool::new(false);
     let result = if elements < DETACH_THRESHOLD {
-        run(dist, &stream, &target, &never).map_err(PyValueError::new_err)
+        run(dist, &stream, &target, &never).map_err(PyErr::from)
     } else if elements < WATCH_FOR_CTRL_C_FROM || !on_main_thread(py)? {
         // Short, or on a thread that never sees signals: nothing to watch for.
         py.detach(|| run(dist, &stream, &target, &never))
-            .map_err(PyValueError::new_err)
+            .map_err(PyErr::from)
     } else {
         fill_watching_for_ctrl_c(py, |stop| run(dist, &stream, &target, stop))
     };
@@ -242,9 +227,9 @@ where
 /// left partly filled, as a NumPy ufunc interrupted midway would leave it.
 fn fill_watching_for_ctrl_c<F>(py: Python<'_>, fill: F) -> PyResult<()>
 where
-    F: FnOnce(&AtomicBool) -> Result<(), String> + Send,
+    F: FnOnce(&AtomicBool) -> Result<(), Error> + Send,
 {
-    let pool = pool::get().map_err(PyValueError::new_err)?;
+    let pool = pool::get()?;
     let stop = AtomicBool::new(false);
     let mut interrupted = None;
     let outcome = py.detach(|| {
@@ -273,7 +258,7 @@ where
     });
     match interrupted {
         Some(e) => Err(e),
-        None => outcome.map_err(PyValueError::new_err),
+        None => outcome.map_err(PyErr::from),
     }
 }
 
@@ -283,40 +268,110 @@ fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
     Ok(threading.call_method0("current_thread")?.is(&main))
 }
 
-/// Fill `arr` in place: element i of the C-order logical array `global_shape`, whose block
-/// starting at `offset` `arr` is, becomes the i-th value of `distribution` in stream
-/// (`seed`, `stream`).
-#[pyfunction]
-#[pyo3(signature = (arr, distribution, params, seed, stream, global_shape=None, offset=None))]
-#[allow(clippy::too_many_arguments)]
+/// Fill `arr` in place with `dist`: element i of the C-order logical array `global_shape`,
+/// whose block starting at `offset` `arr` is, becomes the i-th value of stream (`key`, `stream`).
 fn fill_array(
     py: Python<'_>,
     arr: &Bound<'_, PyAny>,
-    distribution: &str,
-    params: Vec<f64>,
-    seed: u64,
-    stream: u64,
+    dist: Distribution,
+    stream: Stream,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
 ) -> PyResult<()> {
-    let dist = Distribution::parse(distribution, &params)?;
-    let stream = Stream::new(seed, stream);
-    pool::threads().map_err(PyValueError::new_err)?;
     if let Ok(array) = arr.cast::<PyArrayDyn<f32>>() {
         fill_typed(py, array, dist, stream, global_shape, offset)
     } else if let Ok(array) = arr.cast::<PyArrayDyn<f64>>() {
         fill_typed(py, array, dist, stream, global_shape, offset)
     } else if let Ok(array) = arr.cast::<PyUntypedArray>() {
-        Err(PyTypeError::new_err(format!(
+        Err(Error::WrongType(format!(
             "arr must have dtype float32 or float64, got {}",
             array.dtype()
-        )))
+        ))
+        .into())
     } else {
-        Err(PyTypeError::new_err(format!(
+        Err(Error::WrongType(format!(
             "arr must be a numpy.ndarray, got {}",
             arr.get_type().name()?
-        )))
+        ))
+        .into())
     }
+}
+
+/// Fill `arr` with Normal(mean, std), std >= 0 (see `fill_array`).
+#[pyfunction]
+#[pyo3(signature = (arr, mean, std, key, stream, global_shape=None, offset=None))]
+#[allow(clippy::too_many_arguments)]
+fn fill_normal(
+    py: Python<'_>,
+    arr: &Bound<'_, PyAny>,
+    mean: f64,
+    std: f64,
+    key: u64,
+    stream: u64,
+    global_shape: Option<Vec<u64>>,
+    offset: Option<Vec<u64>>,
+) -> PyResult<()> {
+    let dist = Distribution::normal(mean, std)?;
+    fill_array(
+        py,
+        arr,
+        dist,
+        Stream::new(key, stream),
+        global_shape,
+        offset,
+    )
+}
+
+/// Fill `arr` with Uniform[low, high] (see `fill_array`).
+#[pyfunction]
+#[pyo3(signature = (arr, low, high, key, stream, global_shape=None, offset=None))]
+#[allow(clippy::too_many_arguments)]
+fn fill_uniform(
+    py: Python<'_>,
+    arr: &Bound<'_, PyAny>,
+    low: f64,
+    high: f64,
+    key: u64,
+    stream: u64,
+    global_shape: Option<Vec<u64>>,
+    offset: Option<Vec<u64>>,
+) -> PyResult<()> {
+    let dist = Distribution::uniform(low, high)?;
+    fill_array(
+        py,
+        arr,
+        dist,
+        Stream::new(key, stream),
+        global_shape,
+        offset,
+    )
+}
+
+/// Fill `arr` with Normal(mean, std) truncated to [low, high], std > 0 (see `fill_array`).
+#[pyfunction]
+#[pyo3(signature = (arr, mean, std, low, high, key, stream, global_shape=None, offset=None))]
+#[allow(clippy::too_many_arguments)]
+fn fill_trunc_normal(
+    py: Python<'_>,
+    arr: &Bound<'_, PyAny>,
+    mean: f64,
+    std: f64,
+    low: f64,
+    high: f64,
+    key: u64,
+    stream: u64,
+    global_shape: Option<Vec<u64>>,
+    offset: Option<Vec<u64>>,
+) -> PyResult<()> {
+    let dist = Distribution::trunc_normal(mean, std, low, high)?;
+    fill_array(
+        py,
+        arr,
+        dist,
+        Stream::new(key, stream),
+        global_shape,
+        offset,
+    )
 }
 
 /// The largest |z| a standard normal of this element type reaches: that of the draw with
@@ -349,17 +404,13 @@ fn derive_key(seed: u64, index: u64) -> u64 {
 /// Force the instruction-set path ("scalar", "baseline", "avx2", "avx512"); all give the same bits.
 #[pyfunction]
 fn set_simd_path(name: &str) -> PyResult<()> {
-    Path::parse(name)
-        .and_then(dispatch::set_path)
-        .map_err(PyValueError::new_err)
+    Ok(Path::parse(name).and_then(dispatch::set_path)?)
 }
 
 /// The instruction-set path in force.
 #[pyfunction]
 fn get_simd_path() -> PyResult<&'static str> {
-    dispatch::current()
-        .map(Path::name)
-        .map_err(PyValueError::new_err)
+    Ok(dispatch::current()?.name())
 }
 
 /// The paths this CPU supports.
@@ -386,8 +437,8 @@ fn set_num_threads(n: i64) -> PyResult<()> {
 
 /// The number of worker threads used for large fills.
 #[pyfunction]
-fn get_num_threads() -> PyResult<usize> {
-    pool::threads().map_err(PyValueError::new_err)
+fn get_num_threads() -> usize {
+    pool::threads()
 }
 
 #[pymodule]
@@ -402,7 +453,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ))?;
         PyErr::warn(m.py(), &m.py().get_type::<PyRuntimeWarning>(), &message, 1)?;
     }
-    m.add_function(wrap_pyfunction!(fill_array, m)?)?;
+    m.add_function(wrap_pyfunction!(fill_normal, m)?)?;
+    m.add_function(wrap_pyfunction!(fill_uniform, m)?)?;
+    m.add_function(wrap_pyfunction!(fill_trunc_normal, m)?)?;
     m.add_function(wrap_pyfunction!(philox4x32_10, m)?)?;
     m.add_function(wrap_pyfunction!(derive_key, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

@@ -6,15 +6,14 @@
 //! HEINIT_RS_SIMD=scalar|baseline|avx2|avx512|neon (read at first use) or `set_path` forces a path,
 //! so tests can compare them.
 
-use crate::math::ndtri_f32_poly;
-use crate::philox::{Stream, LANES};
-use crate::sample::{fill_run, fill_scalar, Real, TailLanes, Transform, MAX_BATCH};
+use crate::error::Error;
 #[cfg(target_arch = "x86_64")]
-use crate::{
-    math::{ndtri_f32_poly_avx2, ndtri_f32_poly_avx512},
-    philox::{blocks_avx2, blocks_avx512, blocks_avx512_groups},
-    sample::fill_run_with,
-};
+use crate::isa::{Avx2, Avx512};
+#[cfg(target_arch = "x86_64")]
+use crate::kernel::fill_run_with;
+use crate::kernel::{fill_run, fill_scalar};
+use crate::philox::Stream;
+use crate::real::{Real, Transform};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub const ENV_VAR: &str = "HEINIT_RS_SIMD";
@@ -51,16 +50,16 @@ impl Path {
         }
     }
 
-    pub fn parse(name: &str) -> Result<Path, String> {
+    pub fn parse(name: &str) -> Result<Path, Error> {
         Path::ALL
             .into_iter()
             .find(|p| p.name() == name)
             .ok_or_else(|| {
                 let names: Vec<_> = Path::ALL.iter().map(|p| p.name()).collect();
-                format!(
+                Error::SimdPath(format!(
                     "SIMD path must be one of {}, got {name:?}",
                     names.join(", ")
-                )
+                ))
             })
     }
 
@@ -97,166 +96,50 @@ impl Path {
 static CURRENT: AtomicU8 = AtomicU8::new(0);
 
 /// The path in force: HEINIT_RS_SIMD if set (an error if unknown or unsupported), else the best.
-pub fn current() -> Result<Path, String> {
+pub fn current() -> Result<Path, Error> {
     if let Some(path) = Path::from_u8(CURRENT.load(Ordering::Relaxed)) {
         return Ok(path);
     }
     let path = match std::env::var(ENV_VAR) {
-        Ok(name) => checked(Path::parse(name.trim()).map_err(|e| format!("{ENV_VAR}: {e}"))?)?,
+        Ok(name) => checked(
+            Path::parse(name.trim()).map_err(|e| Error::SimdPath(format!("{ENV_VAR}: {e}")))?,
+        )?,
         Err(_) => Path::best(),
     };
     CURRENT.store(path as u8, Ordering::Relaxed);
     Ok(path)
 }
 
-fn checked(path: Path) -> Result<Path, String> {
+fn checked(path: Path) -> Result<Path, Error> {
     if path.supported() {
         Ok(path)
     } else {
-        Err(format!(
+        Err(Error::SimdPath(format!(
             "this CPU does not support the {} path",
             path.name()
-        ))
+        )))
     }
 }
 
-pub fn set_path(path: Path) -> Result<(), String> {
+pub fn set_path(path: Path) -> Result<(), Error> {
     CURRENT.store(checked(path)? as u8, Ordering::Relaxed);
     Ok(())
-}
-
-/// What the batched kernels take from an instruction set: Philox blocks and the float32
-/// inverse CDF's table lookups. Every implementation gives the portable code's bits.
-pub trait Isa: Copy {
-    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4];
-    /// Two groups' blocks, from `first` and from `first + LANES`. Where the set's Philox can
-    /// run both groups' rounds side by side, it overrides this.
-    #[inline(always)]
-    fn blocks_pair(self, stream: &Stream, first: u64) -> [[[u32; LANES]; 4]; 2] {
-        [
-            self.blocks(stream, first),
-            self.blocks(stream, first + LANES as u64),
-        ]
-    }
-    /// `lanes.add(c, t, negative)`: set aside float64 lanes for AS 241's tail.
-    #[inline(always)]
-    fn defer_tail_lanes(self, lanes: &mut TailLanes, c: &[f64], t: &[f64], negative: &[bool]) {
-        lanes.add(c, t, negative)
-    }
-    /// `out[j] = ndtri_f32_poly(segment[j], t[j])` for every lane.
-    #[inline(always)]
-    fn ndtri_f32_poly_many(
-        self,
-        segment: &[u32; MAX_BATCH],
-        t: &[f32; MAX_BATCH],
-        out: &mut [f32; MAX_BATCH],
-    ) {
-        for ((slot, &s), &t) in out.iter_mut().zip(segment).zip(t) {
-            *slot = ndtri_f32_poly(s, t);
-        }
-    }
-}
-
-/// Plain Rust, vectorised by LLVM for whatever the enclosing function is compiled for.
-#[derive(Clone, Copy)]
-pub struct Portable;
-
-impl Isa for Portable {
-    #[inline(always)]
-    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
-        stream.blocks(first)
-    }
-}
-
-/// A proof token that the CPU has an instruction set: an `Isa` whose pieces are that set's
-/// `unsafe` kernels. The token is made only inside the `#[target_feature]` function of its set.
-macro_rules! target_isa {
-    ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident
-     $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)?) => {
-        $(#[$doc])*
-        #[cfg(target_arch = "x86_64")]
-        #[derive(Clone, Copy)]
-        struct $name(());
-
-        #[cfg(target_arch = "x86_64")]
-        impl Isa for $name {
-            #[inline(always)]
-            fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
-                // SAFETY: the token exists only on CPUs with the kernel's instruction set.
-                unsafe { $blocks(stream, first) }
-            }
-            $(
-            #[inline(always)]
-            fn blocks_pair(self, stream: &Stream, first: u64) -> [[[u32; LANES]; 4]; 2] {
-                // SAFETY: as above.
-                unsafe { $blocks_pair(stream, first) }
-            }
-            )?
-            $(
-            #[inline(always)]
-            fn defer_tail_lanes(
-                self,
-                lanes: &mut TailLanes,
-                c: &[f64],
-                t: &[f64],
-                negative: &[bool],
-            ) {
-                // SAFETY: as above.
-                unsafe { $defer_tail(lanes, c, t, negative) }
-            }
-            )?
-            #[inline(always)]
-            fn ndtri_f32_poly_many(
-                self,
-                segment: &[u32; MAX_BATCH],
-                t: &[f32; MAX_BATCH],
-                out: &mut [f32; MAX_BATCH],
-            ) {
-                // SAFETY: as above.
-                unsafe { $poly(segment, t, out) }
-            }
-        }
-    };
-}
-
-target_isa!(
-    /// AVX2, made only in `fill_run_avx2`.
-    Avx2, blocks_avx2, ndtri_f32_poly_avx2
-);
-target_isa!(
-    /// AVX-512 F/BW/DQ/VL, made only in `fill_run_avx512`.
-    Avx512, blocks_avx512, ndtri_f32_poly_avx512,
-    pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512
-);
-
-/// NEON, which every aarch64 CPU has, so no proof token is needed. Only Philox is written by
-/// hand: LLVM leaves the portable Philox scalar on aarch64 but vectorises the float math. The
-/// table lookups stay portable (scalar loads); a `tbl` version and a load-and-transpose one
-/// came out slower than scalar loads in llvm-mca's models of most cores (docs/performance.md).
-#[cfg(target_arch = "aarch64")]
-#[derive(Clone, Copy)]
-struct Neon;
-
-#[cfg(target_arch = "aarch64")]
-impl Isa for Neon {
-    #[inline(always)]
-    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
-        crate::philox::blocks_neon(stream, first)
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn fill_run_avx2<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
     // This function only runs on CPUs with AVX2 (its target feature).
-    fill_run_with(x, Avx2(()), stream, out, first)
+    // SAFETY: this function only runs on CPUs with AVX2 (its target feature).
+    fill_run_with(x, unsafe { Avx2::new() }, stream, out, first)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
 fn fill_run_avx512<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
     // This function only runs on CPUs with AVX-512 F/BW/DQ/VL (its target features).
-    fill_run_with(x, Avx512(()), stream, out, first)
+    // SAFETY: this function only runs on CPUs with AVX-512 F/BW/DQ/VL (its target features).
+    fill_run_with(x, unsafe { Avx512::new() }, stream, out, first)
 }
 
 /// `fill_run` on the chosen path.
@@ -278,7 +161,7 @@ pub fn fill_run_on<T: Real, X: Transform<T>>(
         #[cfg(target_arch = "x86_64")]
         Path::Avx512 => unsafe { fill_run_avx512(x, stream, out, first) },
         #[cfg(target_arch = "aarch64")]
-        Path::Neon => crate::sample::fill_run_with(x, Neon, stream, out, first),
+        Path::Neon => crate::kernel::fill_run_with(x, crate::isa::Neon, stream, out, first),
         // `current`/`set_path` never select a path the CPU lacks.
         _ => fill_run(x, stream, out, first),
     }
@@ -287,7 +170,7 @@ pub fn fill_run_on<T: Real, X: Transform<T>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::{Normal, TruncNormal, Uniform};
+    use crate::distributions::{Normal, TruncNormal, Uniform};
 
     /// Every supported path, at group-aligned and unaligned starts, equals the scalar
     /// reference (which also covers the lane-batched baseline against element-wise code).
@@ -302,7 +185,7 @@ mod tests {
             for path in Path::ALL.into_iter().filter(|p| p.supported()) {
                 let mut out = vec![T::from_f64(0.0); n];
                 fill_run_on(path, x, &stream, &mut out, first);
-                let bits = |v: &[T]| v.iter().map(|x| x.bits()).collect::<Vec<_>>();
+                let bits = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
                 assert!(
                     bits(&out) == bits(&reference),
                     "{} differs from scalar at {first}",

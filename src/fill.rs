@@ -2,60 +2,19 @@
 //! array to their global C-order indices and hands contiguous runs of them to the kernels.
 
 use crate::dispatch::{self, Path};
+use crate::error::{Error, GeometryError};
 use crate::philox::Stream;
 use crate::pool;
-use crate::sample::{Real, Transform};
+use crate::real::{Real, Transform};
 use core::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 /// Elements a task fills, when runs are long enough to split.
 const TASK_ELEMENTS: usize = 1 << 16;
 /// Below this many elements the fill runs on the calling thread.
-pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+const PARALLEL_THRESHOLD: usize = 1 << 15;
 /// Strided runs are generated into a stack buffer of this many elements and then scattered.
 const SCATTER_BUFFER: usize = 256;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GeometryError {
-    RankMismatch {
-        arr: usize,
-        global: usize,
-        offset: usize,
-    },
-    OutOfRange {
-        axis: usize,
-        offset: u64,
-        len: usize,
-        global: u64,
-    },
-    TooManyElements,
-    ZeroStride {
-        axis: usize,
-    },
-}
-
-impl core::fmt::Display for GeometryError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::RankMismatch { arr, global, offset } => write!(
-                f,
-                "arr has {arr} dimensions but global_shape has {global} and offset {offset}; they must match"
-            ),
-            Self::OutOfRange { axis, offset, len, global } => write!(
-                f,
-                "the block [{offset}, {}) along axis {axis} lies outside global_shape[{axis}] = {global}",
-                u128::from(*offset) + *len as u128
-            ),
-            Self::TooManyElements => {
-                write!(f, "global_shape has more than 2**63 - 1 elements, which the stream cannot index")
-            }
-            Self::ZeroStride { axis } => write!(
-                f,
-                "arr has stride 0 along axis {axis}, so several elements share memory; pass a copy"
-            ),
-        }
-    }
-}
 
 /// One axis of the iteration: its length, its memory stride (elements) and its global stride.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,7 +234,7 @@ pub unsafe fn fill<T: Real, X: Transform<T>>(
     stream: &Stream,
     ptr: *mut T,
     plan: &Plan,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     // SAFETY: forwarded from the caller.
     unsafe { fill_until(x, stream, ptr, plan, &AtomicBool::new(false)) }
 }
@@ -292,7 +251,7 @@ pub unsafe fn fill_until<T: Real, X: Transform<T>>(
     ptr: *mut T,
     plan: &Plan,
     stop: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     if plan.elements() == 0 {
         return Ok(());
     }
@@ -323,7 +282,7 @@ pub unsafe fn fill_until<T: Real, X: Transform<T>>(
         };
     };
     let tasks = 0..plan.tasks();
-    if plan.elements() < PARALLEL_THRESHOLD || plan.may_self_overlap() || pool::threads()? == 1 {
+    if plan.elements() < PARALLEL_THRESHOLD || plan.may_self_overlap() || pool::threads() == 1 {
         tasks.for_each(task);
     } else {
         let min_len = (TASK_ELEMENTS / run.len.max(1)).max(1);
@@ -335,12 +294,12 @@ pub unsafe fn fill_until<T: Real, X: Transform<T>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Normal;
+    use crate::distributions::Normal;
 
     fn reference(global_shape: &[u64], stream: &Stream) -> Vec<f32> {
         let n = global_shape.iter().product::<u64>() as usize;
         let mut out = vec![0f32; n];
-        crate::sample::fill_scalar(
+        crate::kernel::fill_scalar(
             &Normal {
                 mean: 0.0f32,
                 std: 1.0,

@@ -4,8 +4,6 @@
 //! heinit_rs addresses it as: key = the 64-bit seed, counter = (block index: 64 bits,
 //! stream: 64 bits). Each 128-bit block gives four 32-bit words; see docs/stream-spec.md.
 
-use core::convert::Infallible;
-
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
@@ -305,72 +303,9 @@ pub fn derive_key(seed: u64, index: u64) -> u64 {
     u64::from(words[0]) | (u64::from(words[1]) << 32)
 }
 
-/// A sequential view of one stream (block 0, 1, 2, ...) behind the `rand_core` traits, for Rust
-/// callers that want the same bits as the array kernels.
-#[derive(Clone, Debug)]
-pub struct PhiloxRng {
-    stream: Stream,
-    block: u64,
-    words: [u32; 4],
-    used: usize,
-}
-
-impl PhiloxRng {
-    pub fn new(seed: u64, stream: u64) -> Self {
-        Self {
-            stream: Stream::new(seed, stream),
-            block: 0,
-            words: [0; 4],
-            used: 4,
-        }
-    }
-}
-
-impl rand_core::TryRng for PhiloxRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        if self.used == 4 {
-            self.words = self.stream.block(self.block);
-            self.block += 1;
-            self.used = 0;
-        }
-        self.used += 1;
-        Ok(self.words[self.used - 1])
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let lo = self.try_next_u32()?;
-        let hi = self.try_next_u32()?;
-        Ok(u64::from(lo) | (u64::from(hi) << 32))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(4) {
-            let word = self.try_next_u32()?.to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
-
-impl rand_core::SeedableRng for PhiloxRng {
-    /// Little-endian seed (8 bytes) then stream (8 bytes).
-    type Seed = [u8; 16];
-
-    fn from_seed(seed: [u8; 16]) -> Self {
-        let (key, stream) = seed.split_at(8);
-        Self::new(
-            u64::from_le_bytes(key.try_into().expect("8 bytes")),
-            u64::from_le_bytes(stream.try_into().expect("8 bytes")),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_core::Rng;
 
     #[test]
     fn random123_known_answers() {
@@ -415,22 +350,6 @@ mod tests {
                 assert_eq!(fast, stream.blocks(first));
             }
         }
-    }
-
-    #[test]
-    fn rng_walks_the_blocks_in_order() {
-        let mut rng = PhiloxRng::new(7, 3);
-        let stream = Stream::new(7, 3);
-        for block in 0..5 {
-            for word in stream.block(block) {
-                assert_eq!(rng.next_u32(), word);
-            }
-        }
-        let mut bytes = [0u8; 6];
-        rng.fill_bytes(&mut bytes);
-        let next = stream.block(5);
-        assert_eq!(&bytes[..4], &next[0].to_le_bytes());
-        assert_eq!(&bytes[4..], &next[1].to_le_bytes()[..2]);
     }
 
     #[test]

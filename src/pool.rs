@@ -5,6 +5,7 @@
 //! `pthread_atfork` handler holds this module's lock across `fork()`, so a child never inherits
 //! it locked by a thread that does not exist in the child.
 
+use crate::error::Error;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,21 +31,21 @@ fn state() -> MutexGuard<'static, State> {
 }
 
 /// The thread count from HEINIT_RS_NUM_THREADS, or an error naming the bad value.
-pub fn threads_from_env() -> Result<Option<usize>, String> {
+pub fn threads_from_env() -> Result<Option<usize>, Error> {
     match std::env::var(ENV_VAR) {
         Err(_) => Ok(None),
         Ok(text) => match text.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!(
+            _ => Err(Error::InvalidArgument(format!(
                 "{ENV_VAR} must be a positive integer, got {text:?}"
-            )),
+            ))),
         },
     }
 }
 
-fn configured(state: &mut State) -> Result<usize, String> {
+fn configured(state: &mut State) -> usize {
     if let Some(n) = state.threads {
-        return Ok(n);
+        return n;
     }
     // An invalid value is reported once, as a warning when the module is imported, and
     // otherwise ignored, as OpenMP treats a bad OMP_NUM_THREADS.
@@ -53,11 +54,11 @@ fn configured(state: &mut State) -> Result<usize, String> {
         Ok(None) | Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     state.threads = Some(n);
-    Ok(n)
+    n
 }
 
 /// The configured thread count.
-pub fn threads() -> Result<usize, String> {
+pub fn threads() -> usize {
     configured(&mut state())
 }
 
@@ -71,7 +72,7 @@ pub fn set_threads(n: usize) {
 }
 
 /// The pool for this process, built on first use (and again after a fork).
-pub fn get() -> Result<Arc<ThreadPool>, String> {
+pub fn get() -> Result<Arc<ThreadPool>, Error> {
     let mut state = state();
     let pid = std::process::id();
     if let Some((owner, pool)) = &state.pool {
@@ -84,13 +85,17 @@ pub fn get() -> Result<Arc<ThreadPool>, String> {
             core::mem::forget(inherited);
         }
     }
-    let threads = configured(&mut state)?;
+    let threads = configured(&mut state);
     let pool = ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("heinit-rs-{i}"))
         .build()
         .map(Arc::new)
-        .map_err(|e| format!("heinit_rs could not start {threads} worker threads: {e}"))?;
+        .map_err(|e| {
+            Error::ThreadPool(format!(
+                "heinit_rs could not start {threads} worker threads: {e}"
+            ))
+        })?;
     state.pool = Some((pid, Arc::clone(&pool)));
     Ok(pool)
 }

@@ -16,15 +16,20 @@ def golden():
 
 @pytest.fixture
 def captured_fills(monkeypatch):
-    """Record the (distribution, params, global_shape, offset) each call hands the Rust core."""
+    """Record (distribution, params, global_shape, offset) for each fill handed to the Rust core:
+    "normal" [mean, std], "uniform" [low, high] or "trunc_normal" [mean, std, low, high]."""
     calls = []
-    real = _core.fill_array
 
-    def recorder(arr, distribution, params, seed, stream, global_shape=None, offset=None):
-        calls.append((distribution, list(params), global_shape, offset))
-        return real(arr, distribution, params, seed, stream, global_shape, offset)
+    def recorder(name, real, arity):
+        def record(arr, *args):
+            params, (key, stream, *block) = list(args[:arity]), args[arity:]
+            calls.append((name, params, *(block + [None, None])[:2]))
+            return real(arr, *args)
+        return record
 
-    monkeypatch.setattr(_core, "fill_array", recorder)
+    for name, arity in (("normal", 2), ("uniform", 2), ("trunc_normal", 4)):
+        attribute = f"fill_{name}"
+        monkeypatch.setattr(_core, attribute, recorder(name, getattr(_core, attribute), arity))
     return calls
 
 

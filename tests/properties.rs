@@ -3,10 +3,12 @@
 //! scalar reference gives its global C-order indices.
 
 use heinit_rs::dispatch::{fill_run_on, Path};
+use heinit_rs::distributions::{Normal, TruncNormal, Uniform};
 use heinit_rs::fill::{fill, Plan};
+use heinit_rs::kernel::fill_scalar;
 use heinit_rs::philox::{Stream, LANES};
 use heinit_rs::pool;
-use heinit_rs::sample::{fill_scalar, Normal, Real, Transform, TruncNormal, Uniform};
+use heinit_rs::real::{Real, Transform};
 use proptest::prelude::*;
 
 /// A block `offset .. offset + shape` of `global`, laid out in memory with the axes in `order`
@@ -97,7 +99,7 @@ fn check_layout<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
     let mut buffer = vec![sentinel; span];
     // SAFETY: `buffer` spans every element the layout addresses from `start`.
     unsafe { fill(x, &stream, buffer.as_mut_ptr().offset(start), &plan) }
-        .map_err(TestCaseError::fail)?;
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let count: usize = layout.shape.iter().product();
     let mut written = vec![false; span];
     for flat in 0..count {
@@ -216,7 +218,7 @@ fn check_run<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
     for path in Path::ALL.into_iter().filter(|p| p.supported()) {
         let mut out = vec![T::from_f64(0.0); len];
         fill_run_on(path, x, stream, &mut out, first);
-        let bits = |v: &[T]| v.iter().map(|x| x.bits()).collect::<Vec<_>>();
+        let bits = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
         prop_assert!(
             bits(&out) == bits(&reference),
             "{} differs at {}",

@@ -198,7 +198,8 @@ def test_a_fill_the_core_rejects_gives_the_draw_back(monkeypatch):
     def refuse(*args, **kwargs):
         raise ValueError("arr, or memory it shares, is being filled by another thread right now")
 
-    monkeypatch.setattr(_core, "fill_array", refuse)
+    for name in ("fill_normal", "fill_uniform", "fill_trunc_normal"):
+        monkeypatch.setattr(_core, name, refuse)
     g = h.Generator(1)
     for call in (lambda: h.normal_(np.empty(8), seed=g), lambda: h.he_normal((4, 4), seed=g),
                  lambda: h.he_normal((4, 4), seed=g, index=np.s_[1:])):

@@ -137,23 +137,31 @@ def test_core_rejects_what_python_would_have(monkeypatch):
     """The Rust layer checks again: a direct call with bad input raises instead of writing."""
     arr = fresh()
     with pytest.raises(ValueError, match="std must be >= 0"):
-        _core.fill_array(arr, "normal", [0.0, -1.0], 0, 0)
-    with pytest.raises(ValueError, match="distribution must be"):
-        _core.fill_array(arr, "cauchy", [0.0, 1.0], 0, 0)
+        _core.fill_normal(arr, 0.0, -1.0, 0, 0)
+    with pytest.raises(ValueError, match="mean must be finite"):
+        _core.fill_normal(arr, float("nan"), 1.0, 0, 0)
+    with pytest.raises(ValueError, match="uniform needs a <= b"):
+        _core.fill_uniform(arr, 1.0, 0.0, 0, 0)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        _core.fill_trunc_normal(arr, 0.0, 0.0, -1.0, 1.0, 0, 0)
+    with pytest.raises(ValueError, match="trunc_normal needs bounds a < b"):
+        _core.fill_trunc_normal(arr, 0.0, 1.0, 1.0, 1.0, 0, 0)
     with pytest.raises(ValueError, match="lies outside global_shape"):
-        _core.fill_array(arr, "normal", [0.0, 1.0], 0, 0, [8, 6], [1, 0])
+        _core.fill_normal(arr, 0.0, 1.0, 0, 0, [8, 6], [1, 0])
     with pytest.raises(ValueError, match="dimensions"):
-        _core.fill_array(arr, "normal", [0.0, 1.0], 0, 0, [8], [0])
+        _core.fill_normal(arr, 0.0, 1.0, 0, 0, [8], [0])
     with pytest.raises(TypeError, match="arr must have dtype float32 or float64, got int64"):
-        _core.fill_array(np.zeros(4, np.int64), "normal", [0.0, 1.0], 0, 0)
+        _core.fill_normal(np.zeros(4, np.int64), 0.0, 1.0, 0, 0)
     with pytest.raises(TypeError, match="arr must be a numpy.ndarray"):
-        _core.fill_array([1.0], "normal", [0.0, 1.0], 0, 0)
+        _core.fill_normal([1.0], 0.0, 1.0, 0, 0)
     ro = fresh()
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
-        _core.fill_array(ro, "normal", [0.0, 1.0], 0, 0)
+        _core.fill_normal(ro, 0.0, 1.0, 0, 0)
     with pytest.raises(OverflowError):
-        _core.fill_array(arr, "normal", [0.0, 1.0], -1, 0)
+        _core.fill_normal(arr, 0.0, 1.0, -1, 0)
+    with pytest.raises(TypeError):  # the typed boundary: parameters are named floats
+        _core.fill_normal(arr, "0", 1.0, 0, 0)
     assert (arr == SENTINEL).all()
 
 

@@ -118,17 +118,25 @@ def test_variance_scaling_matches_jax(golden, captured_fills):
         h.variance_scaling(case["shape"], case["scale"], case["mode"], case["distribution"],
                            layout="jax", dtype=np.float64, seed=0)
         distribution, params, *_ = captured_fills[-1]
-        value = params[1] if distribution != "uniform" else params[1]
+        # case["value"] is JAX's stddev for the normals and its limit for the uniform: both are
+        # the second parameter (std of the normal and truncated normal, high of the uniform).
+        assert distribution == {"truncated_normal": "trunc_normal", "normal": "normal",
+                                "uniform": "uniform"}[case["distribution"]]
         # JAX computes in its dtype (float64 here) with jnp ops: equal to the last ulp or two.
-        assert value == pytest.approx(case["value"], rel=4e-16)
+        assert params[1] == pytest.approx(case["value"], rel=4e-16)
 
 
 def test_keras_presets(golden):
+    """Each preset draws exactly what Keras' own preset configures (scale, mode, distribution)."""
+    ours = {"truncated_normal": "truncated_normal", "untruncated_normal": "normal",
+            "uniform": "uniform"}
     for name, spec in golden["keras"]["presets"].items():
-        assert getattr(h, name).__doc__ == (
-            f"Keras' {name}: variance_scaling(shape, scale={spec['scale']:g}, "
-            f"mode={spec['mode']!r}, distribution={spec['distribution']!r})."
-        )
+        for shape in [(5, 3), (3, 3, 16, 8), (7,)]:
+            for dtype in (np.float32, np.float64):
+                preset = getattr(h, name)(shape, dtype=dtype, seed=11)
+                direct = h.variance_scaling(shape, spec["scale"], spec["mode"],
+                                            ours[spec["distribution"]], dtype=dtype, seed=11)
+                assert preset.dtype == dtype and np.array_equal(preset, direct), (name, shape)
 
 
 def test_keras_maps_normal_to_truncated_but_we_do_not(golden, captured_fills):

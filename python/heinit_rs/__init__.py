@@ -3,8 +3,9 @@ CPU core. A Rust core fills NumPy arrays in parallel from a counter-based Philox
 value at each index depends only on the seed and that index (docs/stream-spec.md)."""
 
 from heinit_rs._core import STREAM_VERSION, __version__, get_num_threads, set_num_threads
-from heinit_rs._fans import calculate_fan_in_and_fan_out, calculate_gain
-from heinit_rs._init import (
+from heinit_rs._fans import calculate_fan_in_and_fan_out
+from heinit_rs._gains import calculate_gain
+from heinit_rs._initializers import (
     glorot_normal,
     glorot_uniform,
     he_normal,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import heinit_rs as h
-from heinit_rs._fans import _erf as exact_erf
-from heinit_rs._init import _choice
+from heinit_rs._checks import check_choice
+from heinit_rs._gains import erf as exact_erf
 
 DEMO_EXTRA_HINT = "pip install 'heinit-rs[demo]'  (matplotlib and scikit-learn)"
 SELU_ALPHA = 1.6732632423543772
@@ -114,7 +114,7 @@ def propagate(activation: str = "relu", depth: int = 50, width: int = 512, batch
     backpropagate an N(0, 1) output gradient, once per scheme, in float64 (a naive network's
     signal falls below float32's range). Every scheme draws its layers from Generator(seed),
     so He and Xavier use the same standard-normal draws at different scales."""
-    act = ACTIVATIONS[_choice("activation", activation, tuple(ACTIVATIONS))]
+    act = ACTIVATIONS[check_choice("activation", activation, tuple(ACTIVATIONS))]
     for name, value in (("depth", depth), ("width", width), ("batch", batch)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int; got {value!r}")
@@ -123,7 +123,7 @@ def propagate(activation: str = "relu", depth: int = 50, width: int = 512, batch
     output_gradient = data.standard_normal((batch, width))
     results = []
     for scheme in schemes:
-        _choice("scheme", scheme, SCHEMES)
+        check_choice("scheme", scheme, SCHEMES)
         generator = h.Generator(seed)
         weights = [init_weight(scheme, width, width, act, generator) for _ in range(depth)]
         pre_activations = []
@@ -285,7 +285,7 @@ def train(scheme: str, depth: int = 30, width: int = 128, epochs: int = 40,
     train_x, train_y, test_x, test_y = data if data is not None else load_digits(seed)
     start = time.perf_counter()
     sizes = [train_x.shape[1], *([width] * (depth - 1)), 10]
-    model = MLP(sizes, _choice("scheme", scheme, SCHEMES), seed)
+    model = MLP(sizes, check_choice("scheme", scheme, SCHEMES), seed)
     order = np.random.default_rng(seed + 1)
     run = TrainingRun(scheme)
 

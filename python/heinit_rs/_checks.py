@@ -1,0 +1,82 @@
+"""Argument checks shared by the initializers: each error names the argument and what is
+allowed, and nothing is drawn or written before every check has passed."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.floating]
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _unsupported_dtype(requirement: str, dtype: np.dtype) -> TypeError:
+    message = f"{requirement} float32 or float64, got {dtype}"
+    if dtype.name in ("float16", "bfloat16"):
+        message += " (float16 and bfloat16 are not supported yet)"
+    return TypeError(message)
+
+
+def _is_float_dtype(dtype: np.dtype) -> bool:
+    """float32 or float64 in either byte order (non-native ones are filled through a copy)."""
+    return dtype.kind == "f" and dtype.itemsize in (4, 8) and dtype.newbyteorder("=") in DTYPES
+
+
+def check_array(arr: object) -> FloatArray:
+    """arr as a writeable, aligned float32 or float64 ndarray."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"arr must be a numpy.ndarray, got {type(arr).__name__}")
+    if arr.dtype not in DTYPES and not _is_float_dtype(arr.dtype):
+        raise _unsupported_dtype("arr must have dtype", arr.dtype)
+    if not arr.flags.writeable:
+        raise ValueError("arr is read-only (arr.flags.writeable is False); pass a writeable array")
+    if not arr.flags.aligned:
+        raise ValueError(
+            "arr is not aligned to its dtype; pass an aligned copy (numpy.ascontiguousarray)"
+        )
+    return arr
+
+
+def check_dtype(dtype: npt.DTypeLike) -> np.dtype:
+    """dtype as float32 or float64 (either byte order)."""
+    if dtype is np.float32:
+        return DTYPES[0]
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if resolved not in DTYPES and not _is_float_dtype(resolved):
+        raise _unsupported_dtype("dtype must be", resolved)
+    return resolved
+
+
+def check_real(name: str, value: object, *, minimum: float | None = None,
+               positive: bool = False, allow_inf: bool = False) -> float:
+    """value as a float: any real number (Python or NumPy) but a bool, finite unless
+    allow_inf, and at least `minimum` or above 0 where asked."""
+    if type(value) is not float and (isinstance(value, (bool, np.bool_))
+                                     or not isinstance(value, numbers.Real)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and not v > 0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}, got {v}")
+    return v
+
+
+def check_choice(name: str, value: object, allowed: Sequence[_Choice]) -> _Choice:
+    """value, which must be one of `allowed`."""
+    for option in allowed:
+        if value == option and isinstance(value, str):
+            return option
+    raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")

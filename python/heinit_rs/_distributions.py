@@ -1,0 +1,100 @@
+"""The three distributions the Rust core draws from, as values: each knows its core entry point
+and the range its values can reach (docs/stream-spec.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+from heinit_rs import _core
+
+Shape = tuple[int, ...]
+
+
+def _normal_reach(dtype: np.dtype) -> float:
+    """The largest |z| the kernel's standard normal reaches in dtype, with a margin for the
+    output type's rounding of mean + std * z."""
+    z = _core.NORMAL_REACH_F32 if dtype.itemsize == 4 else _core.NORMAL_REACH_F64
+    return z * (1.0 + 2.0**-20)
+
+
+def _spread(std: float, dtype: np.dtype) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.float64(std) * _normal_reach(dtype))
+
+
+@dataclass(frozen=True)
+class Normal:
+    """N(mean, std^2), std >= 0."""
+
+    mean: float
+    std: float
+
+    def fill(self, arr: np.ndarray, key: int, stream: int, global_shape: Shape | None = None,
+             offset: Shape | None = None) -> None:
+        _core.fill_normal(arr, self.mean, self.std, key, stream, global_shape, offset)
+
+    def reach(self, dtype: np.dtype) -> tuple[float, float]:
+        spread = _spread(self.std, dtype)
+        return self.mean - spread, self.mean + spread
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """U(low, high), values in [low, high]."""
+
+    low: float
+    high: float
+
+    def fill(self, arr: np.ndarray, key: int, stream: int, global_shape: Shape | None = None,
+             offset: Shape | None = None) -> None:
+        _core.fill_uniform(arr, self.low, self.high, key, stream, global_shape, offset)
+
+    def reach(self, dtype: np.dtype) -> tuple[float, float]:
+        return self.low, self.high
+
+
+@dataclass(frozen=True)
+class TruncNormal:
+    """N(mean, std^2) truncated to [low, high], std > 0, by the exact inverse CDF."""
+
+    mean: float
+    std: float
+    low: float
+    high: float
+
+    def fill(self, arr: np.ndarray, key: int, stream: int, global_shape: Shape | None = None,
+             offset: Shape | None = None) -> None:
+        _core.fill_trunc_normal(arr, self.mean, self.std, self.low, self.high, key, stream,
+                                global_shape, offset)
+
+    def reach(self, dtype: np.dtype) -> tuple[float, float]:
+        # Within [low, high], and within the normal's reach of the mean, or of the bound nearer
+        # to it (a far-tail interval's values lie just inside that bound).
+        spread = _spread(self.std, dtype)
+        return (max(self.low, min(self.high, self.mean) - spread),
+                min(self.high, max(self.low, self.mean) + spread))
+
+
+Distribution = Union[Normal, Uniform, TruncNormal]
+
+
+def truncated_normal(mean: float, std: float, low: float, high: float) -> Distribution:
+    """TruncNormal, or for std = 0 the point mean clipped to [low, high] (as torch)."""
+    if std == 0.0:
+        value = min(max(mean, low), high)
+        return Uniform(value, value)
+    return TruncNormal(mean, std, low, high)
+
+
+def check_fits(distribution: Distribution, dtype: np.dtype, because: str) -> None:
+    """Reject parameters whose values could overflow dtype (inf or NaN in the output)."""
+    low, high = distribution.reach(dtype)
+    limit = float(np.finfo(dtype).max)
+    if not -limit <= low <= high <= limit:
+        raise ValueError(
+            f"{because} gives {dtype.name} values in [{low:.6g}, {high:.6g}], beyond "
+            f"{dtype.name}'s largest finite value {limit:.8g}; use float64 or smaller parameters"
+        )

@@ -1,0 +1,145 @@
+//! Instruction sets as the kernels see them: `Isa` is what a batched kernel takes from one
+//! (Philox blocks, the float32 inverse CDF's table lookups, the float64 tail-lane compress),
+//! with the portable implementation and proof tokens for AVX2, AVX-512 and NEON. It knows
+//! nothing of distributions. A new instruction set is a new token here (its kernels beside
+//! the portable ones in philox.rs, math.rs and lanes.rs) and a `#[target_feature]` entry point
+//! in dispatch.rs.
+
+use crate::lanes::{TailLanes, MAX_BATCH};
+use crate::math::ndtri_f32_poly;
+#[cfg(target_arch = "x86_64")]
+use crate::math::{ndtri_f32_poly_avx2, ndtri_f32_poly_avx512};
+#[cfg(target_arch = "x86_64")]
+use crate::philox::{blocks_avx2, blocks_avx512, blocks_avx512_groups};
+use crate::philox::{Stream, LANES};
+
+/// What the batched kernels take from an instruction set: Philox blocks and the float32
+/// inverse CDF's table lookups. Every implementation gives the portable code's bits.
+pub trait Isa: Copy {
+    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4];
+    /// Two groups' blocks, from `first` and from `first + LANES`. Where the set's Philox can
+    /// run both groups' rounds side by side, it overrides this.
+    #[inline(always)]
+    fn blocks_pair(self, stream: &Stream, first: u64) -> [[[u32; LANES]; 4]; 2] {
+        [
+            self.blocks(stream, first),
+            self.blocks(stream, first + LANES as u64),
+        ]
+    }
+    /// `lanes.add(c, t, negative)`: set aside float64 lanes for AS 241's tail.
+    #[inline(always)]
+    fn defer_tail_lanes(self, lanes: &mut TailLanes, c: &[f64], t: &[f64], negative: &[bool]) {
+        lanes.add(c, t, negative)
+    }
+    /// `out[j] = ndtri_f32_poly(segment[j], t[j])` for every lane.
+    #[inline(always)]
+    fn ndtri_f32_poly_many(
+        self,
+        segment: &[u32; MAX_BATCH],
+        t: &[f32; MAX_BATCH],
+        out: &mut [f32; MAX_BATCH],
+    ) {
+        for ((slot, &s), &t) in out.iter_mut().zip(segment).zip(t) {
+            *slot = ndtri_f32_poly(s, t);
+        }
+    }
+}
+
+/// Plain Rust, vectorised by LLVM for whatever the enclosing function is compiled for.
+#[derive(Clone, Copy)]
+pub struct Portable;
+
+impl Isa for Portable {
+    #[inline(always)]
+    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+        stream.blocks(first)
+    }
+}
+
+/// A proof token that the CPU has an instruction set: an `Isa` whose pieces are that set's
+/// `unsafe` kernels. The token is made only inside the `#[target_feature]` function of its set.
+macro_rules! target_isa {
+    ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident
+     $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)?) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        #[derive(Clone, Copy)]
+        pub struct $name(());
+
+        #[cfg(target_arch = "x86_64")]
+        impl $name {
+            /// # Safety
+            /// The CPU must support the instruction set: make the token only inside a
+            /// `#[target_feature]` function of that set (src/dispatch.rs).
+            #[inline(always)]
+            pub unsafe fn new() -> Self {
+                $name(())
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        impl Isa for $name {
+            #[inline(always)]
+            fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+                // SAFETY: the token exists only on CPUs with the kernel's instruction set.
+                unsafe { $blocks(stream, first) }
+            }
+            $(
+            #[inline(always)]
+            fn blocks_pair(self, stream: &Stream, first: u64) -> [[[u32; LANES]; 4]; 2] {
+                // SAFETY: as above.
+                unsafe { $blocks_pair(stream, first) }
+            }
+            )?
+            $(
+            #[inline(always)]
+            fn defer_tail_lanes(
+                self,
+                lanes: &mut TailLanes,
+                c: &[f64],
+                t: &[f64],
+                negative: &[bool],
+            ) {
+                // SAFETY: as above.
+                unsafe { $defer_tail(lanes, c, t, negative) }
+            }
+            )?
+            #[inline(always)]
+            fn ndtri_f32_poly_many(
+                self,
+                segment: &[u32; MAX_BATCH],
+                t: &[f32; MAX_BATCH],
+                out: &mut [f32; MAX_BATCH],
+            ) {
+                // SAFETY: as above.
+                unsafe { $poly(segment, t, out) }
+            }
+        }
+    };
+}
+
+target_isa!(
+    /// AVX2, made only in dispatch's `fill_run_avx2`.
+    Avx2, blocks_avx2, ndtri_f32_poly_avx2
+);
+target_isa!(
+    /// AVX-512 F/BW/DQ/VL, made only in dispatch's `fill_run_avx512`.
+    Avx512, blocks_avx512, ndtri_f32_poly_avx512,
+    pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512
+);
+
+/// NEON, which every aarch64 CPU has, so no proof token is needed. Only Philox is written by
+/// hand: LLVM leaves the portable Philox scalar on aarch64 but vectorises the float math. The
+/// table lookups stay portable (scalar loads); a `tbl` version and a load-and-transpose one
+/// came out slower than scalar loads in llvm-mca's models of most cores (docs/performance.md).
+#[cfg(target_arch = "aarch64")]
+#[derive(Clone, Copy)]
+pub struct Neon;
+
+#[cfg(target_arch = "aarch64")]
+impl Isa for Neon {
+    #[inline(always)]
+    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+        crate::philox::blocks_neon(stream, first)
+    }
+}
