@@ -121,6 +121,19 @@ fn checked(path: Path) -> Result<Path, Error> {
     }
 }
 
+/// The paths this CPU lacks, each reported on stderr as skipped by `test` (shown by
+/// `cargo test -- --nocapture`), so a machine without AVX-512 says that path went untested.
+pub fn report_skipped_paths(test: &str) -> Vec<Path> {
+    let lacking: Vec<Path> = Path::ALL.into_iter().filter(|p| !p.supported()).collect();
+    for path in &lacking {
+        eprintln!(
+            "SKIPPED {test} on the {} path: this CPU does not support it",
+            path.name()
+        );
+    }
+    lacking
+}
+
 pub fn set_path(path: Path) -> Result<(), Error> {
     CURRENT.store(checked(path)? as u8, Ordering::Relaxed);
     Ok(())
@@ -177,6 +190,7 @@ mod tests {
     /// 4000 float64 normals set aside about 600 tail lanes, so the batched kernel settles them
     /// several times in mid-run.
     fn same_on_every_path<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(x: &X) {
+        report_skipped_paths("same_on_every_path");
         let stream = Stream::new(0xfeed, 9);
         let n = 4000;
         for first in [0u64, 1, 3, 63, 64, 1_000_003, (1 << 40) + 7] {

@@ -4,6 +4,7 @@
 
 use heinit_rs::dispatch::{fill_run_on, Path};
 use heinit_rs::distributions::{Normal, TruncNormal, Uniform};
+use heinit_rs::error::GeometryError;
 use heinit_rs::fill::{fill, Plan};
 use heinit_rs::kernel::fill_scalar;
 use heinit_rs::philox::{Stream, LANES};
@@ -156,7 +157,28 @@ proptest! {
                     prop_assert!(u128::from(offset[axis]) + shape[axis] as u128 <= u128::from(global[axis]));
                 }
             }
-            Err(e) => prop_assert!(!e.to_string().is_empty()),
+            // Rejected: for the first rule the block breaks, in Plan::new's order.
+            Err(e) => {
+                let total = global.iter().try_fold(1u64, |a, &g| a.checked_mul(g));
+                let outside = (0..shape.len()).find(|&a| {
+                    u128::from(offset[a]) + shape[a] as u128 > u128::from(global[a])
+                });
+                let zero_stride = (0..shape.len()).find(|&a| shape[a] > 1 && strides[a] == 0);
+                let expected = if total.is_none_or(|t| t > i64::MAX as u64) {
+                    GeometryError::TooManyElements
+                } else if let Some(axis) = outside {
+                    GeometryError::OutOfRange {
+                        axis,
+                        offset: offset[axis],
+                        len: shape[axis],
+                        global: global[axis],
+                    }
+                } else {
+                    prop_assert!(shape.iter().product::<usize>() > 0, "an empty block was refused");
+                    GeometryError::ZeroStride { axis: zero_stride.expect("the only rule left") }
+                };
+                prop_assert_eq!(e, expected);
+            }
         }
     }
 
@@ -215,6 +237,7 @@ fn check_run<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
 ) -> Result<(), TestCaseError> {
     let mut reference = vec![T::from_f64(0.0); len];
     fill_scalar(x, stream, &mut reference, first);
+    heinit_rs::dispatch::report_skipped_paths("runs_equal_the_reference");
     for path in Path::ALL.into_iter().filter(|p| p.supported()) {
         let mut out = vec![T::from_f64(0.0); len];
         fill_run_on(path, x, stream, &mut out, first);

@@ -231,23 +231,58 @@ def simd_path():
     _core.set_simd_path(before)
 
 
+ALL_PATHS = ["scalar", "baseline", "avx2", "avx512", "neon"]
+
+
+def _require(path):
+    if path not in _core.supported_simd_paths():
+        pytest.skip(f"this CPU has no {path} path (supported: {_core.supported_simd_paths()})")
+
+
+@pytest.mark.parametrize("path", ALL_PATHS)
 @pytest.mark.parametrize("name", FUNCTIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_every_simd_path_gives_identical_bits(name, dtype, simd_path):
-    paths = _core.supported_simd_paths()
-    assert {"scalar", "baseline"} <= set(paths)
-    results = {}
-    for path in paths:
-        _core.set_simd_path(path)
-        assert _core.get_simd_path() == path
-        results[path] = bits(FUNCTIONS[name](np.empty((333, 517), dtype), seed=21))
-    for path, result in results.items():
-        np.testing.assert_array_equal(result, results["scalar"], err_msg=path)
+def test_every_simd_path_gives_identical_bits(path, name, dtype, simd_path):
+    """Each path, including the one this CPU picks by default, equals the scalar reference;
+    a path this CPU lacks is reported as a skip, not passed over."""
+    _require(path)
+    _core.set_simd_path("scalar")
+    reference = bits(FUNCTIONS[name](np.empty((333, 517), dtype), seed=21))
+    _core.set_simd_path(path)
+    assert _core.get_simd_path() == path
+    result = bits(FUNCTIONS[name](np.empty((333, 517), dtype), seed=21))
+    np.testing.assert_array_equal(result, reference, err_msg=path)
+
+
+@pytest.mark.parametrize("path", ALL_PATHS)
+def test_the_stream_file_holds_on_every_path(path, simd_path):
+    """tests/data/stream_v2.json on each path this CPU has."""
+    _require(path)
+    _core.set_simd_path(path)
+    test_stream_vectors_are_frozen()
+
+
+def test_default_path_is_the_best_the_cpu_has():
+    import subprocess
+    import sys
+
+    code = "import heinit_rs._core as c; print(c.get_simd_path(), c.supported_simd_paths())"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "HEINIT_RS_SIMD"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split(" ", 1)
+    best = [p for p in ("avx512", "avx2", "neon") if p in out[1]]
+    assert out[0] == (best[0] if best else "baseline")
 
 
 def test_unknown_or_unsupported_simd_path(simd_path):
     with pytest.raises(ValueError, match="SIMD path must be one of"):
         _core.set_simd_path("sse9")
+    # Every CPU lacks one of these (NEON on x86-64, AVX2 and AVX-512 on aarch64).
+    lacking = next(p for p in ALL_PATHS if p not in _core.supported_simd_paths())
+    before = _core.get_simd_path()
+    with pytest.raises(ValueError, match=f"this CPU does not support the {lacking} path"):
+        _core.set_simd_path(lacking)
+    assert _core.get_simd_path() == before
     import subprocess
     import sys
 

@@ -29,8 +29,8 @@ def _is_float_dtype(dtype: np.dtype) -> bool:
     return dtype.kind == "f" and dtype.itemsize in (4, 8) and dtype.newbyteorder("=") in DTYPES
 
 
-def check_array(arr: object) -> FloatArray:
-    """arr as a writeable, aligned float32 or float64 ndarray."""
+def check_array(arr: object) -> None:
+    """Check that arr is a writeable, aligned float32 or float64 ndarray."""
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"arr must be a numpy.ndarray, got {type(arr).__name__}")
     if arr.dtype not in DTYPES and not _is_float_dtype(arr.dtype):
@@ -41,7 +41,6 @@ def check_array(arr: object) -> FloatArray:
         raise ValueError(
             "arr is not aligned to its dtype; pass an aligned copy (numpy.ascontiguousarray)"
         )
-    return arr
 
 
 def check_dtype(dtype: npt.DTypeLike) -> np.dtype:

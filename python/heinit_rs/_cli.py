@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class Workload:
     allocates: bool = False
 
 
-def _torch():
+def _torch() -> Any:
     try:
         import torch
     except ImportError:
@@ -54,14 +55,14 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
         torch.set_num_threads(threads)
         tensor = torch.from_numpy(arr)
 
-    def numpy_normal(out=arr):
+    def numpy_normal(out: np.ndarray = arr) -> np.ndarray:
         rng.standard_normal(out=out, dtype=dtype)
-        return np.multiply(out, dtype.type(std), out=out)
+        return np.multiply(out, dtype.type(std), out=out)  # type: ignore[no-any-return]
 
-    def numpy_uniform(out=arr):
+    def numpy_uniform(out: np.ndarray = arr) -> np.ndarray:
         rng.random(out=out, dtype=dtype)
         np.multiply(out, dtype.type(2 * bound), out=out)
-        return np.subtract(out, dtype.type(bound), out=out)
+        return np.subtract(out, dtype.type(bound), out=out)  # type: ignore[no-any-return]
 
     # NumPy's allocating calls scale the new array in place, as a careful NumPy user would.
     result = [
@@ -164,7 +165,7 @@ def best_times(runs: dict[str, Callable[[], object]], elements_of: Callable[[str
 
 
 def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
-              progress: Callable[[str], None]) -> dict:
+              progress: Callable[[str], None]) -> dict[str, Any]:
     h.set_num_threads(threads)
     items = workloads(size, dtype, threads)
     total = len(items) * repeat
@@ -209,7 +210,7 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
     }
 
 
-def format_table(report: dict) -> str:
+def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"heinit_rs {report['versions']['heinit_rs']} bench: {report['size']} x {report['size']} "
         f"{report['dtype']}, {report['threads']} threads, best of {report['repeat']}, "
@@ -264,7 +265,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_bench_parser(sub) -> None:
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _add_bench_parser(sub: Subparsers) -> None:
     bench = sub.add_parser("bench", help="time heinit_rs against NumPy, torch and a memory fill")
     bench.add_argument("--size", type=_positive, default=4096,
                        help="side of the square array (4096)")
@@ -275,7 +280,7 @@ def _add_bench_parser(sub) -> None:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def _add_demo_parser(sub) -> None:
+def _add_demo_parser(sub: Subparsers) -> None:
     from heinit_rs._demo import ACTIVATIONS
 
     demo = sub.add_parser(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
         from scipy.special import erf
     except ImportError:
         return exact_erf(x)
-    return erf(x)
+    values: np.ndarray = erf(x)
+    return values
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -37,7 +39,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _gelu_derivative(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + _erf(z / math.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    slope: np.ndarray = (0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
+                         + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
+    return slope
 
 
 def _elu(z: np.ndarray, alpha: float) -> np.ndarray:
@@ -86,7 +90,7 @@ SCHEME_LABELS = {
 def init_weight(scheme: str, out_features: int, in_features: int, activation: Activation,
                 generator: h.Generator, dtype: type = np.float64) -> np.ndarray:
     """A (out_features, in_features) weight, torch's layout, initialized by one scheme."""
-    weight = np.empty((out_features, in_features), dtype)
+    weight: np.ndarray = np.empty((out_features, in_features), dtype)
     if scheme == "He":
         return h.kaiming_normal_(weight, a=activation.gain_param, nonlinearity=activation.name,
                                  seed=generator)
@@ -143,7 +147,7 @@ def propagate(activation: str = "relu", depth: int = 50, width: int = 512, batch
 
 
 def _table(title: list[str], index_name: str, index: Sequence[int],
-           columns: list[tuple[str, Sequence[float], str]]) -> list[str]:
+           columns: list[tuple[str, Sequence[float] | np.ndarray, str]]) -> list[str]:
     """Title lines, a header and one row per index value; a column is (name, values, format
     spec whose width is the column's)."""
     lines = [*title, "", index_name + "".join(
@@ -172,7 +176,7 @@ def propagation_table(results: list[Propagation], activation: str, width: int, b
     return "\n".join(lines)
 
 
-def _figure(width_px: int, height_px: int, panels: int):
+def _figure(width_px: int, height_px: int, panels: int) -> Any:
     """A matplotlib Figure of exactly width_px x height_px at 100 dpi, without pyplot's global
     state; ImportError when matplotlib is missing."""
     from matplotlib.figure import Figure
@@ -214,7 +218,8 @@ class TrainingRun:
     seconds: float = 0.0
 
 
-def load_digits(seed: int = 0, test_fraction: float = 0.2):
+def load_digits(seed: int = 0, test_fraction: float = 0.2
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 digits (1797 images, no download), standardized, split."""
     from sklearn.datasets import load_digits as sklearn_digits
 
@@ -278,7 +283,8 @@ class MLP:
 def train(scheme: str, depth: int = 30, width: int = 128, epochs: int = 40,
           learning_rate: float = 0.01, batch: int = 32, seed: int = 0,
           on_epoch: Callable[[str, int, float], None] | None = None,
-          data=None) -> TrainingRun:
+          data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+          ) -> TrainingRun:
     """Train a depth-layer ReLU MLP (depth weight layers) on the digits with plain SGD."""
     import time
 

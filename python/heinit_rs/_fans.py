@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -32,19 +32,19 @@ def check_shape(shape: object, name: str = "shape") -> tuple[int, ...]:
         raise TypeError(f"{name} must be a tuple of ints; for an array pass arr.shape")
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
-    try:
-        dims = tuple(shape)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{name} must be a tuple of ints, got {type(shape).__name__}") from None
-    for axis, n in enumerate(dims):
+    if not isinstance(shape, Iterable):
+        raise TypeError(f"{name} must be a tuple of ints, got {type(shape).__name__}")
+    dims: list[int] = []
+    for axis, n in enumerate(shape):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral):
             raise TypeError(f"{name}[{axis}] must be an int, got {type(n).__name__}")
         if n < 0:
             raise ValueError(f"{name}[{axis}] must be >= 0, got {n}")
-    dims = tuple(int(n) for n in dims)
+        dims.append(int(n))
     if math.prod(dims) > _MAX_ELEMENTS:
-        raise ValueError(f"{name} {dims} has {math.prod(dims)} elements, more than 2**63 - 1")
-    return dims
+        raise ValueError(
+            f"{name} {tuple(dims)} has {math.prod(dims)} elements, more than 2**63 - 1")
+    return tuple(dims)
 
 
 def _check_layout(layout: str) -> str:
@@ -59,7 +59,7 @@ def _normalize_axes(spec: AxisSpec, ndim: int, name: str) -> tuple[int, ...]:
         items = tuple(items)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"{name} must be an int or a sequence of ints, got {spec!r}") from None
-    axes = []
+    axes: list[int] = []
     for axis in items:
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"{name} must be an int or a sequence of ints, got {spec!r}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,8 @@ def _number_param(param: object, default: float, what: str) -> float:
 
 def erf(x: np.ndarray) -> np.ndarray:
     """erf elementwise, in double precision (math.erf; NumPy has none)."""
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(np.float64)
+    values: np.ndarray = np.frompyfunc(math.erf, 1, 1)(x).astype(np.float64)
+    return values
 
 
 def _activation(name: str, param: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -65,14 +66,16 @@ _FINE = np.polynomial.legendre.leggauss(40)
 _BREAKS = np.array([-40, -20, -10, -6, -4, -3, -2, -1, -0.5, 0, 0.5, 1, 2, 3, 4, 6, 10, 20, 40.0])
 
 
-def _rule(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray, nodes) -> np.ndarray:
+def _rule(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray,
+          nodes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     x, w = nodes
     half = (b - a)[:, None] / 2
     z = (a + b)[:, None] / 2 + half * x[None, :]
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         fz = np.asarray(f(z.ravel()), dtype=np.float64).reshape(z.shape)
         integrand = fz * fz * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-    return (integrand * w[None, :] * half).sum(axis=1)
+    sums: np.ndarray = (integrand * w[None, :] * half).sum(axis=1)
+    return sums
 
 
 def second_moment(f: Callable[[np.ndarray], np.ndarray], tol: float = 1e-14) -> float:
@@ -138,7 +141,7 @@ def calculate_gain(
                       nonlinearity, param)
 
 
-_GAINS: dict[tuple[object, ...], float] = {}
+_GAINS: dict[Hashable, float] = {}
 
 
 def _named_gain(nonlinearity: str, param: float | None) -> float:

@@ -61,11 +61,10 @@ def block_of(global_shape: tuple[int, ...], index: object) -> Block:
             offset.append(start)
             shape.append(max(stop - start, 0))
         elif isinstance(entry, numbers.Integral) and not isinstance(entry, (bool, np.bool_)):
-            if not -n <= entry < n:
-                raise IndexError(
-                    f"index {int(entry)} is out of bounds for axis {axis} with size {n}"
-                )
-            offset.append(int(entry) % n)
+            position = int(entry)
+            if not -n <= position < n:
+                raise IndexError(f"index {position} is out of bounds for axis {axis} with size {n}")
+            offset.append(position % n)
             shape.append(1)
             squeezed.append(axis)
         else:

@@ -238,7 +238,7 @@ def kaiming_normal_(arr: _Array, a: float = 0, mode: str = "fan_in",
     >>> round(float(w.std()) * 128 ** 0.5 / 2 ** 0.5, 1)  # std = sqrt(2) / sqrt(fan_in)
     1.0
     """
-    arr = check_array(arr)
+    check_array(arr)
     block = array_block(arr, global_shape, index)
     distribution = None if arr.size == 0 else _kaiming_distribution(
         False, block.global_shape, a, mode, nonlinearity, layout)
@@ -272,7 +272,7 @@ def kaiming_uniform_(arr: _Array, a: float = 0, mode: str = "fan_in",
     >>> bool(abs(w).max() <= 1 / 27 ** 0.5)
     True
     """
-    arr = check_array(arr)
+    check_array(arr)
     block = array_block(arr, global_shape, index)
     distribution = None if arr.size == 0 else _kaiming_distribution(
         True, block.global_shape, a, mode, nonlinearity, layout)
@@ -307,7 +307,7 @@ def xavier_normal_(arr: _Array, gain: float = 1.0, *, layout: str = "torch", see
     >>> round(float(w.std()) / (2 / 400) ** 0.5, 1)
     1.0
     """
-    arr = check_array(arr)
+    check_array(arr)
     block = array_block(arr, global_shape, index)
     distribution = None if arr.size == 0 else _xavier_distribution(
         False, block.global_shape, gain, layout)
@@ -342,7 +342,7 @@ def xavier_uniform_(arr: _Array, gain: float = 1.0, *, layout: str = "torch", se
     >>> bool(abs(w).max() <= (6 / 50) ** 0.5)
     True
     """
-    arr = check_array(arr)
+    check_array(arr)
     block = array_block(arr, global_shape, index)
     distribution = None if arr.size == 0 else _xavier_distribution(
         True, block.global_shape, gain, layout)
@@ -383,7 +383,7 @@ def trunc_normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, a: float = -
     >>> bool(w.min() >= -0.04 and w.max() <= 0.04)
     True
     """
-    arr = check_array(arr)
+    check_array(arr)
     mean = check_real("mean", mean)
     std = check_real("std", std, minimum=0.0)
     a = check_real("a", a, allow_inf=True)
@@ -423,7 +423,7 @@ def normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, *, seed: Seed = No
     >>> bool(np.array_equal(w, heinit_rs.normal_(np.empty(3), seed=0)))  # same seed, same bits
     True
     """
-    arr = check_array(arr)
+    check_array(arr)
     distribution = Normal(check_real("mean", mean), check_real("std", std, minimum=0.0))
     return _fill_in_place(arr, array_block(arr, global_shape, index), distribution, seed,
                           f"mean={distribution.mean!r}, std={distribution.std!r}")
@@ -456,7 +456,7 @@ def uniform_(arr: _Array, a: float = 0.0, b: float = 1.0, *, seed: Seed = None,
     >>> bool(w.min() >= -0.1 and w.max() <= 0.1)
     True
     """
-    arr = check_array(arr)
+    check_array(arr)
     a, b = check_real("a", a), check_real("b", b)
     if not a <= b:
         raise ValueError(f"uniform_ needs a <= b, got a={a}, b={b}")

@@ -21,9 +21,10 @@ def check_seed(seed: object, name: str = "seed", *, what: str | None = None) -> 
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         accepted = what or "an int in [0, 2**64 - 1], None or a heinit_rs.Generator"
         raise TypeError(f"{name} must be {accepted}, got {type(seed).__name__}")
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{name} must be in [0, 2**64 - 1], got {seed}")
-    return int(seed)
+    value = int(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name} must be in [0, 2**64 - 1], got {value}")
+    return value
 
 
 def _count(value: object, name: str) -> int:
