@@ -423,7 +423,22 @@ fn supported_simd_paths() -> Vec<&'static str> {
         .collect()
 }
 
-/// Set the number of worker threads used for large fills.
+/// Set the number of worker threads that large fills use (all CPUs by default, or
+/// HEINIT_RS_NUM_THREADS). The values never depend on it.
+///
+/// Parameters
+/// ----------
+/// n : int
+///     The thread count, >= 1.
+///
+/// Examples
+/// --------
+/// >>> import heinit_rs
+/// >>> before = heinit_rs.get_num_threads()
+/// >>> heinit_rs.set_num_threads(1)
+/// >>> heinit_rs.get_num_threads()
+/// 1
+/// >>> heinit_rs.set_num_threads(before)
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
     if n < 1 {
@@ -435,7 +450,18 @@ fn set_num_threads(n: i64) -> PyResult<()> {
     Ok(())
 }
 
-/// The number of worker threads used for large fills.
+/// The number of worker threads that large fills use.
+///
+/// Returns
+/// -------
+/// int
+///     The count set by `set_num_threads`, else HEINIT_RS_NUM_THREADS, else the CPU count.
+///
+/// Examples
+/// --------
+/// >>> import heinit_rs
+/// >>> heinit_rs.get_num_threads() >= 1
+/// True
 #[pyfunction]
 fn get_num_threads() -> usize {
     pool::threads()

@@ -9,6 +9,11 @@ def test_bench_json_reports_every_workload(capsys):
     assert cli.main(["bench", "--size", "64", "--repeat", "1", "--json", "--threads", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["size"] == 64 and report["threads"] == 2
+    # Figures from different machines are never mixed up: the CPU and SIMD path come along.
+    from heinit_rs import _core
+
+    assert report["machine"]["simd_path"] == _core.get_simd_path()
+    assert report["machine"]["cpu_model"] == cli.cpu_model() and cli.cpu_model()
     names = [w["workload"] for w in report["workloads"]]
     assert names[:5] == [
         "he_normal_", "he_uniform_", "trunc_normal_", "he_normal new", "he_uniform new"]
@@ -23,6 +28,7 @@ def test_bench_table_from_the_console_script():
                           "--repeat", "1", "--dtype", "float64"],
                          capture_output=True, text=True, check=True).stdout
     assert "32 x 32 float64" in out and "he_normal_" in out and "numpy" in out
+    assert out.startswith(f"CPU: {cli.cpu_model()}") and "SIMD path" in out.splitlines()[0]
 
 
 def test_bench_rejects_bad_sizes(capsys):

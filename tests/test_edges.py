@@ -401,3 +401,39 @@ def test_a_bad_thread_variable_warns_at_import_and_is_ignored():
         env=env, capture_output=True, text=True, check=True)
     assert "HEINIT_RS_NUM_THREADS must be a positive integer, got \"abc\"" in out.stderr
     assert "RuntimeWarning" in out.stderr and int(out.stdout) >= 1
+
+
+FREE_THREADED = [name for name in ("python3.14t", "python3.13t", "python3t")
+                 if __import__("shutil").which(name)]
+
+
+@pytest.mark.skipif(not FREE_THREADED, reason="no free-threaded CPython (python3.13t, python3.14t)"
+                    " on PATH; Debian 12 packages none")
+def test_sixteen_threads_share_a_generator_on_free_threaded_python():
+    """The Generator is pure Python (python/heinit_rs/_random.py): loaded alone into a
+    free-threaded interpreter, with the GIL off, 16 threads still see every stream once."""
+    from pathlib import Path
+
+    source = Path(h.__file__).with_name("_random.py")
+    code = f"""
+import importlib.util, sys, threading
+assert not sys._is_gil_enabled()
+spec = importlib.util.spec_from_file_location("generator_alone", {str(source)!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+g = module.Generator(0)
+seen = [[] for _ in range(16)]
+start = threading.Barrier(16)
+def draw(mine):
+    start.wait()
+    for _ in range(10**4):
+        mine.append(g.next_stream()[1])
+threads = [threading.Thread(target=draw, args=(s,)) for s in seen]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert sorted(s for mine in seen for s in mine) == list(range(16 * 10**4)) and g.draws == 160000
+print("ok")
+"""
+    out = subprocess.run([FREE_THREADED[0], "-X", "gil=0", "-c", code], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

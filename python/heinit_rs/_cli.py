@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import heinit_rs as h
+from heinit_rs import _core
 
 
 @dataclass
@@ -200,7 +201,8 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
                        "time_relative_to_heinit_rs": ratios})
     torch = _torch()
     return {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+        "machine": {"cpu_model": cpu_model(), "simd_path": _core.get_simd_path(),
+                    "cpus": os.cpu_count(), "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version()},
         "versions": {"heinit_rs": h.__version__, "numpy": np.__version__,
@@ -210,8 +212,22 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
     }
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo, else the platform's processor string)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith(("model name", "Model", "Hardware")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def format_table(report: dict[str, Any]) -> str:
+    machine = report["machine"]
     lines = [
+        f"CPU: {machine['cpu_model']} ({machine['cpus']} CPUs), SIMD path {machine['simd_path']}",
         f"heinit_rs {report['versions']['heinit_rs']} bench: {report['size']} x {report['size']} "
         f"{report['dtype']}, {report['threads']} threads, best of {report['repeat']}, "
         f"numpy {report['versions']['numpy']}, torch {report['versions']['torch'] or 'not installed'}",

@@ -100,13 +100,34 @@ def calculate_fan_in_and_fan_out(
     out_axis: AxisSpec | None = None,
     batch_axis: AxisSpec = (),
 ) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight of this shape.
+    """(fan_in, fan_out) of a weight of this shape, by torch's, Keras' or JAX's rules.
 
-    layout="torch": (out, in, *kernel); fan_in = in * prod(kernel), fan_out = out * prod(kernel).
-    layout="keras": (*kernel, in, out); 0-D gives (1, 1) and 1-D (n,) gives (n, n).
-    layout="jax":   the keras axes; fewer than 2 dimensions raise unless axes are given.
-    in_axis / out_axis / batch_axis (int or sequence) override the layout's axes, as in
-    jax.nn.initializers.variance_scaling: the receptive field is the product of every other axis.
+    fan_in = in * receptive field and fan_out = out * receptive field, where the receptive
+    field is the product of every axis that is neither in, out nor batch.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The weight's shape.
+    layout : {"torch", "keras", "jax"}, default "torch"
+        "torch": (out, in, *kernel), fewer than 2 dimensions raise as in torch. "keras":
+        (*kernel, in, out); 0-D gives (1, 1) and 1-D (n,) gives (n, n). "jax": the keras axes;
+        fewer than 2 dimensions raise unless axes are given.
+    in_axis, out_axis, batch_axis : int or sequence of int, optional
+        Override the layout's axes, as in jax.nn.initializers.variance_scaling.
+
+    Returns
+    -------
+    tuple of int
+        (fan_in, fan_out).
+
+    Examples
+    --------
+    >>> import heinit_rs
+    >>> heinit_rs.calculate_fan_in_and_fan_out((128, 64, 3, 3))  # torch Conv2d weight
+    (576, 1152)
+    >>> heinit_rs.calculate_fan_in_and_fan_out((3, 3, 64, 128), "keras")
+    (576, 1152)
     """
     return fans_of_checked_shape(check_shape(shape), layout, in_axis, out_axis, batch_axis)
 

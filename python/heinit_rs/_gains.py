@@ -129,10 +129,33 @@ def calculate_gain(
     """The recommended gain of a nonlinearity, for std = gain / sqrt(fan).
 
     torch.nn.init.calculate_gain's names give torch's values exactly: 1 for linear, conv* and
-    sigmoid; 5/3 for tanh; sqrt(2) for relu; sqrt(2 / (1 + slope^2)) for leaky_relu (param is
-    the slope, 0.01 by default); 3/4 for selu. "gelu", "silu" ("swish"), "elu" (param alpha,
-    default 1), "mish", "softplus" and any elementwise callable use He et al.'s second-moment
-    rule 1 / sqrt(E[f(z)^2]), z ~ N(0, 1); see docs/gains.md.
+    sigmoid; 5/3 for tanh; sqrt(2) for relu; sqrt(2 / (1 + slope^2)) for leaky_relu; 3/4 for
+    selu. "gelu", "silu" ("swish"), "elu", "mish", "softplus" and any callable use He et al.'s
+    second-moment rule gain = 1 / sqrt(E[f(z)^2]), z ~ N(0, 1) (docs/gains.md).
+
+    Parameters
+    ----------
+    nonlinearity : str or callable
+        A name above, or a function of one real; an array-valued NumPy function is called on
+        arrays, any other one element by element.
+    param : float, optional
+        leaky_relu's negative slope (default 0.01) or elu's alpha (default 1); NumPy scalars
+        are accepted.
+
+    Returns
+    -------
+    float
+        The gain.
+
+    Examples
+    --------
+    >>> import math, heinit_rs
+    >>> heinit_rs.calculate_gain("relu") == math.sqrt(2)
+    True
+    >>> round(heinit_rs.calculate_gain("leaky_relu", 0.2), 6)  # sqrt(2 / (1 + 0.2^2))
+    1.38675
+    >>> round(heinit_rs.calculate_gain(math.tanh), 4)  # the second-moment rule
+    1.5925
     """
     if callable(nonlinearity):
         return gain_from_second_moment(nonlinearity)

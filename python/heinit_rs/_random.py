@@ -8,14 +8,12 @@ import secrets
 import threading
 from typing import Any
 
-from heinit_rs import _core
-
 MAX_SEED = 2**64 - 1
 _STATE_KEYS = ("key", "draws", "spawned")
 
 
 def check_seed(seed: object, name: str = "seed", *, what: str | None = None) -> int:
-    """`seed` as an int in [0, 2**64 - 1]; `what` lists what the caller accepts."""
+    """`seed` as an int in [0, 2**64 - 1]; `what` lists what the caller accepts in messages."""
     if type(seed) is int and 0 <= seed <= MAX_SEED:
         return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
@@ -34,16 +32,35 @@ def _count(value: object, name: str) -> int:
 
 
 class Generator:
-    """A 64-bit key and a count of draws: draw k of Generator(s) is stream k under key s.
+    """A 64-bit key and a count of draws: draw k of ``Generator(s)`` is stream k under key s.
 
     Each initializer call that takes this generator makes one draw, so successive calls give
-    different values; the first draw equals passing seed=s directly. spawn(n) returns n
+    different values; the first draw equals passing ``seed=s`` directly. `spawn` returns
     children whose keys are derived from this key (Philox on a reserved stream), independent
-    of this generator's own draws. A Generator is safe to share between threads.
+    of this generator's own draws. A Generator is safe to share between threads: each draw
+    takes the next stream under a lock.
 
     It is a value: copy.copy, copy.deepcopy and pickle give an independent generator at the
-    same position, and ``state`` (a dict of key, draws and spawned) saves and restores it, e.g.
+    same position, and `state` (key, draws and spawned children) saves and restores it, e.g.
     in a training checkpoint.
+
+    Parameters
+    ----------
+    seed : int or None, optional
+        The key, an int in [0, 2**64); None takes 64 bits from the OS (`secrets.randbits`).
+
+    Examples
+    --------
+    >>> import heinit_rs
+    >>> g = heinit_rs.Generator(42)
+    >>> first, second = heinit_rs.he_normal((3, 3), seed=g), heinit_rs.he_normal((3, 3), seed=g)
+    >>> bool((first == heinit_rs.he_normal((3, 3), seed=42)).all()), g.draws
+    (True, 2)
+    >>> saved = g.state
+    >>> third = heinit_rs.he_normal((3, 3), seed=g)
+    >>> g.state = saved
+    >>> bool((heinit_rs.he_normal((3, 3), seed=g) == third).all())
+    True
     """
 
     __slots__ = ("_key", "_draws", "_spawned", "_lock", "_from_os")
@@ -97,7 +114,28 @@ class Generator:
                 self._draws = stream
 
     def spawn(self, n: int) -> list[Generator]:
-        """n new, independent generators; further calls continue with new children."""
+        """n new generators with keys derived from this one's; later calls give new children.
+
+        Parameters
+        ----------
+        n : int
+            How many, >= 0.
+
+        Returns
+        -------
+        list of Generator
+            Child j of all spawn calls so far has the key made of words 0 and 1 of Philox
+            block j of stream 2**64 - 1 under this key (docs/stream-spec.md).
+
+        Examples
+        --------
+        >>> import heinit_rs
+        >>> workers = heinit_rs.Generator(7).spawn(4)
+        >>> len({g.key for g in workers})
+        4
+        """
+        from heinit_rs import _core  # here, so this module loads without the extension
+
         n = _count(n, "n")
         with self._lock:
             first = self._spawned
@@ -128,11 +166,24 @@ _default: Generator | None = None
 
 
 def default_generator() -> Generator:
-    """The generator used when seed=None: seeded from OS entropy unless manual_seed was called.
+    """The process-wide generator that ``seed=None`` draws from.
 
-    A forked child process (os.fork, multiprocessing's fork start method) that inherits a
-    default generator seeded from the OS gets a fresh OS-seeded one, as Python's `random`
-    does, so workers do not repeat each other; one set by manual_seed is inherited as it is.
+    Seeded from OS entropy unless `manual_seed` was called. A forked child process (os.fork,
+    multiprocessing's fork start method) that inherits a default generator seeded from the OS
+    gets a fresh OS-seeded one, as Python's `random` does, so workers do not repeat each other;
+    one set by `manual_seed` is inherited as it is.
+
+    Returns
+    -------
+    Generator
+        The default generator; save ``default_generator().state`` in a checkpoint to resume.
+
+    Examples
+    --------
+    >>> import heinit_rs
+    >>> _ = heinit_rs.manual_seed(3)
+    >>> heinit_rs.default_generator().state
+    {'key': 3, 'draws': 0, 'spawned': 0}
     """
     global _default
     current = _default  # set once, so only the first call needs the lock
@@ -145,7 +196,27 @@ def default_generator() -> Generator:
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed the process-wide default generator (like torch.manual_seed) and return it."""
+    """Seed the process-wide default generator, as torch.manual_seed does, and return it.
+
+    Parameters
+    ----------
+    seed : int
+        The key, an int in [0, 2**64).
+
+    Returns
+    -------
+    Generator
+        The new default generator, ``Generator(seed)``.
+
+    Examples
+    --------
+    >>> import heinit_rs
+    >>> _ = heinit_rs.manual_seed(0)
+    >>> a = heinit_rs.he_normal((4, 4))
+    >>> _ = heinit_rs.manual_seed(0)
+    >>> bool((heinit_rs.he_normal((4, 4)) == a).all())
+    True
+    """
     global _default
     generator = Generator(check_seed(seed, what="an int in [0, 2**64 - 1]"))
     with _default_lock:
