@@ -35,9 +35,9 @@ impl From<Error> for PyErr {
 /// Above this many elements the GIL is released during the fill (below it the hand-off costs
 /// more than it frees, as blake3-py found).
 const DETACH_THRESHOLD: usize = 4096;
-/// Fills of at least this many elements on the main thread watch for Ctrl-C while they run.
-/// Smaller ones end within a few milliseconds on the SIMD paths (within about 90 ms for the
-/// float64 truncated normal on the forced scalar path at two threads).
+/// Fills of at least this many elements on the main thread watch for Ctrl-C while they run;
+/// smaller ones end soon enough that a Ctrl-C after them is not noticeably late, even on the
+/// slowest (scalar) path (figures in docs/reliability.md).
 const WATCH_FOR_CTRL_C_FROM: usize = 1 << 21;
 /// How often a watched fill checks for Ctrl-C.
 const CTRL_C_CHECK_INTERVAL: Duration = Duration::from_millis(10);

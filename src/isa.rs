@@ -131,7 +131,8 @@ target_isa!(
 /// NEON, which every aarch64 CPU has, so no proof token is needed. Only Philox is written by
 /// hand: LLVM leaves the portable Philox scalar on aarch64 but vectorises the float math. The
 /// table lookups stay portable (scalar loads); a `tbl` version and a load-and-transpose one
-/// came out slower than scalar loads in llvm-mca's models of most cores (docs/performance.md).
+/// came out slower than scalar loads in llvm-mca's models of most cores
+/// (docs/dev/performance-history.md).
 #[cfg(target_arch = "aarch64")]
 #[derive(Clone, Copy)]
 pub struct Neon;

@@ -19,8 +19,8 @@ const PREFETCH_AHEAD_BYTES: usize = 2048;
 
 /// Ask for the cache lines `PREFETCH_AHEAD_BYTES` beyond those of `values` (as many as they
 /// span), so that by the time values are stored there the lines are in cache instead of on
-/// their way from memory. On a 64 MiB fill this made the float32 normal 6-13% faster and the
-/// uniform about 5% (Rust kernel bench, alternating runs).
+/// their way from memory: large fills are bound by memory writes, and the hardware prefetcher
+/// does not run far enough ahead of a store stream (docs/dev/performance-history.md).
 #[inline(always)]
 fn prefetch_ahead<T>(values: &[T]) {
     #[cfg(target_arch = "x86_64")]

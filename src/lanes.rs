@@ -11,7 +11,8 @@ pub const MAX_BATCH: usize = 4 * LANES;
 /// A batch's worth of lanes on whole cache lines, for the arrays the kernels store from vector
 /// registers and load back. Left at the alignment of their elements, where they fell depended
 /// on the stack depth at the call (and the main thread's stack start is randomised per
-/// process): the same kernel ran 10-15% slower at some stack offsets than at others.
+/// process): the same kernel ran measurably slower at some stack offsets than at others
+/// (docs/dev/performance-history.md).
 #[repr(C, align(64))]
 pub struct Lanes<T, const N: usize = MAX_BATCH>(pub [T; N]);
 

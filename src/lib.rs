@@ -40,3 +40,8 @@ pub mod philox;
 pub mod pool;
 pub mod real;
 pub mod rng;
+
+/// The README's Rust example, compiled and run by `cargo test` (its other blocks are not Rust).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

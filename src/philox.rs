@@ -123,8 +123,8 @@ pub unsafe fn blocks_avx512(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
 
 /// `G` groups of 16 blocks from `first` (`H` = 2 G registers of 8 blocks per word), their
 /// rounds interleaved, so that the core has `H` independent chains of multiplies to overlap.
-/// With the destination prefetch (`sample::fill_run_with`), two groups made the 4096 x 4096
-/// normal and uniform fills 10-15% faster than one; four spilled registers and were slower.
+/// With the destination prefetch (`kernel::fill_run_with`), two groups beat one; four spill
+/// registers (docs/dev/performance-history.md).
 ///
 /// # Safety
 /// The CPU must support AVX-512F.

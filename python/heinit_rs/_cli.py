@@ -121,8 +121,8 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
 
 
 # Untimed calls before each timing, so that each implementation is timed in its steady state:
-# after another one's single-threaded run, the idle core of a VM took 15-30 ms to come back to
-# full speed (docs/performance.md).
+# after another one's single-threaded run, an idle core of a VM can take tens of milliseconds to
+# come back to full speed (docs/dev/performance-history.md).
 WARM_UP_SECONDS = 0.05
 # Bytes touched, in output arrays' worth, before timing the workloads that allocate.
 BACKED_ARRAYS = 8
@@ -130,9 +130,9 @@ BACKED_ARRAYS = 8
 
 def back_free_memory(nbytes: int) -> None:
     """Write `nbytes` of new memory and free it. A VM may hand its idle memory back to the host
-    (virtio-balloon free page reporting): the first touch of such memory then costs about 1 ns
-    per byte in the host, 30 ms on a 64 MiB array, in the guest's page-fault time, whichever
-    implementation happens to get those pages. Memory just freed is used first, so the
+    (virtio-balloon free page reporting): the first touch of such memory then pays a host page
+    fault, in the guest's page-fault time, whichever implementation happens to get those pages
+    (docs/dev/performance-history.md). Memory just freed is used first, so the
     allocating workloads then measure the page zeroing every new array pays, not the host."""
     np.ones(nbytes, np.uint8)
 

@@ -1,10 +1,10 @@
-"""The three distributions the Rust core draws from, as values: each knows its core entry point
-and the range its values can reach (docs/stream-spec.md)."""
+"""The three distributions the Rust core draws from, as values (named tuples, cheap to make per
+call): each knows its core entry point and the range its values can reach
+(docs/stream-spec.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 import numpy as np
 
@@ -13,20 +13,18 @@ from heinit_rs import _core
 Shape = tuple[int, ...]
 
 
-def _normal_reach(dtype: np.dtype) -> float:
-    """The largest |z| the kernel's standard normal reaches in dtype, with a margin for the
-    output type's rounding of mean + std * z."""
-    z = _core.NORMAL_REACH_F32 if dtype.itemsize == 4 else _core.NORMAL_REACH_F64
-    return z * (1.0 + 2.0**-20)
+# By item size: the largest |z| the kernel's standard normal reaches, with a margin for the
+# output type's rounding of mean + std * z; and the largest finite value.
+_NORMAL_REACH = {4: _core.NORMAL_REACH_F32 * (1.0 + 2.0**-20),
+                 8: _core.NORMAL_REACH_F64 * (1.0 + 2.0**-20)}
+_LARGEST = {4: float(np.finfo(np.float32).max), 8: float(np.finfo(np.float64).max)}
 
 
 def _spread(std: float, dtype: np.dtype) -> float:
-    with np.errstate(over="ignore"):
-        return float(np.float64(std) * _normal_reach(dtype))
+    return std * _NORMAL_REACH[dtype.itemsize]  # a Python float overflows to inf, silently
 
 
-@dataclass(frozen=True)
-class Normal:
+class Normal(NamedTuple):
     """N(mean, std^2), std >= 0."""
 
     mean: float
@@ -41,8 +39,7 @@ class Normal:
         return self.mean - spread, self.mean + spread
 
 
-@dataclass(frozen=True)
-class Uniform:
+class Uniform(NamedTuple):
     """U(low, high), values in [low, high]."""
 
     low: float
@@ -56,8 +53,7 @@ class Uniform:
         return self.low, self.high
 
 
-@dataclass(frozen=True)
-class TruncNormal:
+class TruncNormal(NamedTuple):
     """N(mean, std^2) truncated to [low, high], std > 0, by the exact inverse CDF."""
 
     mean: float
@@ -89,12 +85,17 @@ def truncated_normal(mean: float, std: float, low: float, high: float) -> Distri
     return TruncNormal(mean, std, low, high)
 
 
-def check_fits(distribution: Distribution, dtype: np.dtype, because: str) -> None:
-    """Reject parameters whose values could overflow dtype (inf or NaN in the output)."""
+# The user's arguments a distribution came from, (name, value) pairs, for error messages.
+Arguments = tuple[tuple[str, object], ...]
+
+
+def check_fits(distribution: Distribution, dtype: np.dtype, because: Arguments) -> None:
+    """Reject parameters whose values could overflow dtype (inf or NaN in the output), naming
+    the arguments they came from."""
     low, high = distribution.reach(dtype)
-    limit = float(np.finfo(dtype).max)
+    limit = _LARGEST[dtype.itemsize]
     if not -limit <= low <= high <= limit:
         raise ValueError(
-            f"{because} gives {dtype.name} values in [{low:.6g}, {high:.6g}], beyond "
+            f"{', '.join(f'{name}={value!r}' for name, value in because)} gives {dtype.name} values in [{low:.6g}, {high:.6g}], beyond "
             f"{dtype.name}'s largest finite value {limit:.8g}; use float64 or smaller parameters"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 from dataclasses import dataclass
 
@@ -22,20 +23,23 @@ class Block:
 
     @property
     def result_shape(self) -> tuple[int, ...]:
+        if not self.squeezed:
+            return self.shape
         return tuple(n for axis, n in enumerate(self.shape) if axis not in self.squeezed)
 
     @property
     def is_whole(self) -> bool:
-        return self.shape == self.global_shape and not self.squeezed
+        return self.shape is self.global_shape or (
+            self.shape == self.global_shape and not self.squeezed)
 
 
 def block_of(global_shape: tuple[int, ...], index: object) -> Block:
     """The block `index` selects, by NumPy's rules for basic indexing: slices are clipped to
     the axis (start > stop gives an empty axis), an int outside the axis is an IndexError, and
     one Ellipsis stands for the axes not named. Only step-1 slices select a block."""
-    ndim = len(global_shape)
     if index is None:
-        return Block(global_shape, (0,) * ndim, global_shape, ())
+        return _whole(global_shape)
+    ndim = len(global_shape)
     entries = index if isinstance(index, tuple) else (index,)
     ellipses = [k for k, entry in enumerate(entries) if entry is Ellipsis]
     if len(ellipses) > 1:
@@ -73,6 +77,12 @@ def block_of(global_shape: tuple[int, ...], index: object) -> Block:
                 f"got {type(entry).__name__}"
             )
     return Block(global_shape, tuple(offset), tuple(shape), tuple(squeezed))
+
+
+@functools.lru_cache(maxsize=1024)
+def _whole(global_shape: tuple[int, ...]) -> Block:
+    """The whole array as a block: models ask for the same few shapes again and again."""
+    return Block(global_shape, (0,) * len(global_shape), global_shape, ())
 
 
 def array_block(arr: np.ndarray, global_shape: object, index: object) -> Block:

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from heinit_rs._cache import remembered
 from heinit_rs._checks import FloatArray, check_array, check_choice, check_dtype, check_real
 from heinit_rs._distributions import (
+    Arguments,
     Distribution,
     Normal,
     Uniform,
@@ -75,7 +76,7 @@ def _draw_and_fill(arr: _Array, block: Block, distribution: Distribution | None,
 
 
 def _fill_in_place(arr: _Array, block: Block, distribution: Distribution | None, seed: Seed,
-                   because: str) -> _Array:
+                   because: Arguments) -> _Array:
     """Check the seed and that the values fit arr's dtype, then draw and fill. A zero-element
     array is left as it is (with torch's warning) but still draws, so generators stay in step
     across shards of different sizes."""
@@ -97,13 +98,16 @@ _NEW_ARRAY_PLANS: dict[Hashable, tuple[np.dtype, Distribution]] = {}
 
 
 def _new_array_plan(global_shape: tuple[int, ...], dtype: npt.DTypeLike,
-                    distribution_of: DistributionOf) -> tuple[np.dtype, Distribution]:
-    return check_dtype(dtype), distribution_of(global_shape)
+                    distribution_of: DistributionOf,
+                    because: Arguments) -> tuple[np.dtype, Distribution]:
+    resolved, distribution = check_dtype(dtype), distribution_of(global_shape)
+    check_fits(distribution, resolved, because)
+    return resolved, distribution
 
 
 def _new_array(shape: object, dtype: npt.DTypeLike, index: Index, seed: Seed,
                distribution_of: DistributionOf, arguments: tuple[object, ...] | None,
-               because: str) -> FloatArray:
+               because: Arguments) -> FloatArray:
     """A new array of `shape` (or its block `index`) filled from `distribution_of(shape)`.
     `arguments`: everything else `distribution_of` depends on, with the types that equality
     would blur (0 == 0.0 == False), under which the plan is remembered; None: never remembered."""
@@ -111,10 +115,8 @@ def _new_array(shape: object, dtype: npt.DTypeLike, index: Index, seed: Seed,
     block = block_of(global_shape, index)
     resolved, distribution = remembered(
         _NEW_ARRAY_PLANS, (arguments, global_shape, dtype, type(dtype)), arguments is not None,
-        _new_array_plan, global_shape, dtype, distribution_of)
+        _new_array_plan, global_shape, dtype, distribution_of, because)
     _check_seed(seed)
-    if math.prod(block.result_shape):
-        check_fits(distribution, resolved, because)
     return _draw_and_fill(np.empty(block.result_shape, resolved), block, distribution, seed)
 
 
@@ -144,8 +146,8 @@ def _kaiming_arguments(a: float, mode: str, nonlinearity: Nonlinearity,
 _KAIMING_STDS: dict[Hashable, float] = {}
 
 
-def _kaiming_because(nonlinearity: Nonlinearity, a: float) -> str:
-    return f"nonlinearity={nonlinearity!r} with a={a!r}"
+def _kaiming_because(nonlinearity: Nonlinearity, a: float) -> Arguments:
+    return (("nonlinearity", nonlinearity), ("a", a))
 
 
 def _compute_kaiming_std(shape: tuple[int, ...], a: float, mode: str,
@@ -311,7 +313,7 @@ def xavier_normal_(arr: _Array, gain: float = 1.0, *, layout: str = "torch", see
     block = array_block(arr, global_shape, index)
     distribution = None if arr.size == 0 else _xavier_distribution(
         False, block.global_shape, gain, layout)
-    return _fill_in_place(arr, block, distribution, seed, f"gain={gain!r}")
+    return _fill_in_place(arr, block, distribution, seed, (("gain", gain),))
 
 
 def xavier_uniform_(arr: _Array, gain: float = 1.0, *, layout: str = "torch", seed: Seed = None,
@@ -346,7 +348,7 @@ def xavier_uniform_(arr: _Array, gain: float = 1.0, *, layout: str = "torch", se
     block = array_block(arr, global_shape, index)
     distribution = None if arr.size == 0 else _xavier_distribution(
         True, block.global_shape, gain, layout)
-    return _fill_in_place(arr, block, distribution, seed, f"gain={gain!r}")
+    return _fill_in_place(arr, block, distribution, seed, (("gain", gain),))
 
 
 def trunc_normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
@@ -396,7 +398,7 @@ def trunc_normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, a: float = -
             "mean is more than 2 std from [a, b] in trunc_normal_: the values are exact, but "
             "they lie close to the nearer bound", stacklevel=2)
     return _fill_in_place(arr, block, truncated_normal(mean, std, a, b), seed,
-                          f"mean={mean!r}, std={std!r}, a={a!r}, b={b!r}")
+                          (("mean", mean), ("std", std), ("a", a), ("b", b)))
 
 
 def normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, *, seed: Seed = None,
@@ -426,7 +428,7 @@ def normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, *, seed: Seed = No
     check_array(arr)
     distribution = Normal(check_real("mean", mean), check_real("std", std, minimum=0.0))
     return _fill_in_place(arr, array_block(arr, global_shape, index), distribution, seed,
-                          f"mean={distribution.mean!r}, std={distribution.std!r}")
+                          (("mean", distribution.mean), ("std", distribution.std)))
 
 
 def uniform_(arr: _Array, a: float = 0.0, b: float = 1.0, *, seed: Seed = None,
@@ -463,7 +465,7 @@ def uniform_(arr: _Array, a: float = 0.0, b: float = 1.0, *, seed: Seed = None,
     if not math.isfinite(b - a):
         raise ValueError(f"uniform_ needs a finite b - a, got a={a}, b={b}")
     return _fill_in_place(arr, array_block(arr, global_shape, index), Uniform(a, b), seed,
-                          f"a={a!r}, b={b!r}")
+                          (("a", a), ("b", b)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,7 +551,7 @@ def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_
     # Explicit axes are not remembered: True == 1 would let a cached plan skip their checks.
     default_axes = in_axis is None and out_axis is None and type(batch_axis) is tuple and not batch_axis
     arguments = (variance_scaling, scale, mode, distribution, layout) if default_axes else None
-    return _new_array(shape, dtype, index, seed, distribution_of, arguments, f"scale={scale!r}")
+    return _new_array(shape, dtype, index, seed, distribution_of, arguments, (("scale", scale),))
 
 
 Preset = Callable[..., FloatArray]
