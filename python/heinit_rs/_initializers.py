@@ -61,18 +61,25 @@ def _draw_and_fill(arr: _Array, block: Block, distribution: Distribution | None,
         return arr
     native = arr if arr.dtype.isnative else np.empty(arr.shape, arr.dtype.newbyteorder("="))
     target = np.expand_dims(native, block.squeezed) if block.squeezed else native
+    if block.is_whole:
+        _fill(distribution, target, key, stream, generator)
+    else:
+        _fill(distribution, target, key, stream, generator, block.global_shape, block.offset)
+    if native is not arr:
+        arr[...] = native
+    return arr
+
+
+def _fill(distribution: Distribution, target: np.ndarray, key: int, stream: int,
+          generator: Generator | None, global_shape: tuple[int, ...] | None = None,
+          offset: tuple[int, ...] | None = None) -> None:
+    """The core's fill; if it refuses, `generator` gets its draw back."""
     try:
-        if block.is_whole:
-            distribution.fill(target, key, stream)
-        else:
-            distribution.fill(target, key, stream, block.global_shape, block.offset)
+        distribution.fill(target, key, stream, global_shape, offset)
     except Exception:
         if generator is not None:
             generator._give_back(stream)
         raise
-    if native is not arr:
-        arr[...] = native
-    return arr
 
 
 def _fill_in_place(arr: _Array, block: Block, distribution: Distribution | None, seed: Seed,
@@ -116,6 +123,11 @@ def _new_array(shape: object, dtype: npt.DTypeLike, index: Index, seed: Seed,
     resolved, distribution = remembered(
         _NEW_ARRAY_PLANS, (arguments, global_shape, dtype, type(dtype)), arguments is not None,
         _new_array_plan, global_shape, dtype, distribution_of, because)
+    if index is None and resolved.isnative:  # the common case, without the block bookkeeping
+        key, stream, generator = resolve_seed(seed)  # which checks seed
+        out = np.empty(global_shape, resolved)
+        _fill(distribution, out, key, stream, generator)
+        return out
     _check_seed(seed)
     return _draw_and_fill(np.empty(block.result_shape, resolved), block, distribution, seed)
 
