@@ -111,8 +111,8 @@ enum Wide {
     /// a rounding error over the interval, so the distribution is uniform on [low, high].
     Flat,
     /// The (mirrored) interval lies beyond FAR_TAIL_BEYOND sigma, where Phi underflows: the
-    /// value is the nearer bound moved inwards by `far_tail_offset(b, h, u)` sigma.
-    FarTail { b: f64, h: f64 },
+    /// value is the nearer bound moved inwards by `FarTail::offset(u)` sigma.
+    FarTail(FarTail),
 }
 
 /// Below this many sigma on both sides, exp(-x^2 / 2) is 1 to within 2^-55.
@@ -135,10 +135,7 @@ impl<T: Real> TruncNormal<T> {
         let wide = if alpha.abs().max(beta.abs()) <= FLAT_WITHIN {
             Some(Wide::Flat)
         } else if beta < -FAR_TAIL_BEYOND {
-            Some(Wide::FarTail {
-                b: -beta,
-                h: beta - alpha,
-            })
+            Some(Wide::FarTail(FarTail::new(-beta, beta - alpha)))
         } else if -1.0 <= alpha && beta <= 1.0 && p_width < CENTRED_BELOW_WIDTH {
             let c_low = ndtr_centred(alpha);
             Some(Wide::Centred {
@@ -175,8 +172,8 @@ impl<T: Real> TruncNormal<T> {
         let value = match wide {
             Wide::Flat => low + u * (high - low),
             // The nearer bound (`high` unless mirrored), moved inwards.
-            Wide::FarTail { b, h } if self.mirrored => low + std * far_tail_offset(b, h, u),
-            Wide::FarTail { b, h } => high - std * far_tail_offset(b, h, u),
+            Wide::FarTail(tail) if self.mirrored => low + std * tail.offset(u),
+            Wide::FarTail(tail) => high - std * tail.offset(u),
             Wide::Centred { c_low, c_width } => {
                 let c = c_low + u * c_width;
                 let z = f64::with_sign((c < 0.0) != self.mirrored, as241_central(c.abs()));
