@@ -10,7 +10,8 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable, Hashable, Sequence
-from typing import TypeVar
+from types import EllipsisType
+from typing import SupportsIndex, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +33,9 @@ from heinit_rs._random import Generator, check_seed, resolve_seed
 
 Seed = int | Generator | None
 Nonlinearity = str | Activation
-Index = object  # what NumPy's basic indexing takes: ints, step-1 slices, one Ellipsis
+# What NumPy's basic indexing takes (ints, step-1 slices, one Ellipsis), as index= accepts it.
+_IndexEntry = SupportsIndex | slice | EllipsisType
+Index = _IndexEntry | tuple[_IndexEntry, ...] | None
 _Array = TypeVar("_Array", bound=FloatArray)
 
 #: std of a standard normal truncated to (-2, 2); Keras and JAX divide by it.
