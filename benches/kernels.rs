@@ -4,11 +4,11 @@
 use heinit_rs::dispatch::{fill_run_on, Path};
 use heinit_rs::distributions::{Normal, TruncNormal, Uniform};
 use heinit_rs::philox::Stream;
-use heinit_rs::real::{Real, Transform};
+use heinit_rs::real::{Real, Store, Transform};
 use std::hint::black_box;
 use std::time::Instant;
 
-fn time<T: Real, X: Transform<T>>(path: Path, x: &X, out: &mut [T]) -> f64 {
+fn time<T: Real + Store<Real = T>, X: Transform<T>>(path: Path, x: &X, out: &mut [T]) -> f64 {
     let stream = Stream::new(1, 0);
     let mut best = f64::INFINITY;
     for _ in 0..5 {

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::fill::{fill_until, Plan};
 use crate::philox::{self, Stream};
 use crate::pool;
-use crate::real::{Real, Transform};
+use crate::real::{Real, Store, Transform, BF16, F16};
 use numpy::{
     BorrowError, Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
@@ -126,15 +126,18 @@ unsafe impl<T: Send> Send for Target<T> {}
 // elements, so sharing the address never makes two writers of one element.
 unsafe impl<T: Send> Sync for Target<T> {}
 
-fn target<T: Element>(
-    array: &Bound<'_, PyArrayDyn<T>>,
+/// The array's memory as elements of storage format `S` (an `E` of the same size: float16 and
+/// bfloat16 arrays arrive as their uint16 bits).
+fn target<E: Element, S: Store>(
+    array: &Bound<'_, PyArrayDyn<E>>,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
-) -> PyResult<Target<T>> {
-    let size = core::mem::size_of::<T>() as isize;
+) -> PyResult<Target<S>> {
+    const { assert!(core::mem::size_of::<E>() == core::mem::size_of::<S>()) };
+    let size = core::mem::size_of::<S>() as isize;
     let shape = array.shape().to_vec();
-    let ptr = array.data();
-    if !(ptr as usize).is_multiple_of(core::mem::align_of::<T>())
+    let ptr = array.data().cast::<S>();
+    if !(ptr as usize).is_multiple_of(core::mem::align_of::<S>())
         || array.strides().iter().any(|s| s % size != 0)
     {
         return Err(Error::InvalidArgument(
@@ -150,10 +153,10 @@ fn target<T: Element>(
     Ok(Target { ptr, plan })
 }
 
-fn run<T: Real>(
+fn run<S: Store>(
     dist: Distribution,
     stream: &Stream,
-    target: &Target<T>,
+    target: &Target<S>,
     stop: &AtomicBool,
 ) -> Result<(), Error> {
     let Target { ptr, plan } = target;
@@ -164,33 +167,32 @@ fn run<T: Real>(
         match dist {
             Distribution::Normal { mean, std } => {
                 let x = Normal {
-                    mean: T::from_f64(mean),
-                    std: T::from_f64(std),
+                    mean: S::Real::from_f64(mean),
+                    std: S::Real::from_f64(std),
                 };
                 fill_until(&x, stream, ptr, plan, stop)
             }
             Distribution::Uniform { low, high } => {
-                fill_until(&Uniform::<T>::new(low, high), stream, ptr, plan, stop)
+                let x = Uniform::<S::Real>::new(low, high).clamped(S::inside(low, high));
+                fill_until(&x, stream, ptr, plan, stop)
             }
             Distribution::TruncNormal {
                 mean,
                 std,
                 low,
                 high,
-            } => fill_until(
-                &TruncNormal::<T>::new(mean, std, low, high),
-                stream,
-                ptr,
-                plan,
-                stop,
-            ),
+            } => {
+                let x =
+                    TruncNormal::<S::Real>::new(mean, std, low, high).clamped(S::inside(low, high));
+                fill_until(&x, stream, ptr, plan, stop)
+            }
         }
     }
 }
 
-fn fill_typed<T: Real + Element>(
+fn fill_typed<E: Element, S: Store>(
     py: Python<'_>,
-    array: &Bound<'_, PyArrayDyn<T>>,
+    array: &Bound<'_, PyArrayDyn<E>>,
     dist: Distribution,
     stream: Stream,
     global_shape: Option<Vec<u64>>,
@@ -205,7 +207,7 @@ fn fill_typed<T: Real + Element>(
              heinit_rs lets one call at a time write to an array",
         ),
     })?;
-    let target = target(array, global_shape, offset)?;
+    let target = target::<E, S>(array, global_shape, offset)?;
     let elements = target.plan.elements();
     let never = AtomicBool::new(false);
     let result = if elements < DETACH_THRESHOLD {
@@ -270,6 +272,7 @@ fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
 
 /// Fill `arr` in place with `dist`: element i of the C-order logical array `global_shape`,
 /// whose block starting at `offset` `arr` is, becomes the i-th value of stream (`key`, `stream`).
+/// float16 and bfloat16 arrays come as their uint16 bits, with `bits16` naming the format.
 fn fill_array(
     py: Python<'_>,
     arr: &Bound<'_, PyAny>,
@@ -277,14 +280,36 @@ fn fill_array(
     stream: Stream,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
+    bits16: Option<&str>,
 ) -> PyResult<()> {
+    if let Ok(array) = arr.cast::<PyArrayDyn<u16>>() {
+        return match bits16 {
+            Some("float16") => {
+                fill_typed::<u16, F16>(py, array, dist, stream, global_shape, offset)
+            }
+            Some("bfloat16") => {
+                fill_typed::<u16, BF16>(py, array, dist, stream, global_shape, offset)
+            }
+            other => Err(Error::InvalidArgument(format!(
+                "bits16 must be 'float16' or 'bfloat16' for a uint16 arr (the format its bits \
+                 hold), got {other:?}"
+            ))
+            .into()),
+        };
+    }
+    if let Some(format) = bits16 {
+        return Err(Error::InvalidArgument(format!(
+            "bits16={format:?} is for uint16 arrays holding 16-bit floats"
+        ))
+        .into());
+    }
     if let Ok(array) = arr.cast::<PyArrayDyn<f32>>() {
-        fill_typed(py, array, dist, stream, global_shape, offset)
+        fill_typed::<f32, f32>(py, array, dist, stream, global_shape, offset)
     } else if let Ok(array) = arr.cast::<PyArrayDyn<f64>>() {
-        fill_typed(py, array, dist, stream, global_shape, offset)
+        fill_typed::<f64, f64>(py, array, dist, stream, global_shape, offset)
     } else if let Ok(array) = arr.cast::<PyUntypedArray>() {
         Err(Error::WrongType(format!(
-            "arr must have dtype float32 or float64, got {}",
+            "arr must have dtype float32 or float64 (or be uint16 bits with bits16), got {}",
             array.dtype()
         ))
         .into())
@@ -299,7 +324,7 @@ fn fill_array(
 
 /// Fill `arr` with Normal(mean, std), std >= 0 (see `fill_array`).
 #[pyfunction]
-#[pyo3(signature = (arr, mean, std, key, stream, global_shape=None, offset=None))]
+#[pyo3(signature = (arr, mean, std, key, stream, global_shape=None, offset=None, bits16=None))]
 #[allow(clippy::too_many_arguments)]
 fn fill_normal(
     py: Python<'_>,
@@ -310,6 +335,7 @@ fn fill_normal(
     stream: u64,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
+    bits16: Option<&str>,
 ) -> PyResult<()> {
     let dist = Distribution::normal(mean, std)?;
     fill_array(
@@ -319,12 +345,13 @@ fn fill_normal(
         Stream::new(key, stream),
         global_shape,
         offset,
+        bits16,
     )
 }
 
 /// Fill `arr` with Uniform[low, high] (see `fill_array`).
 #[pyfunction]
-#[pyo3(signature = (arr, low, high, key, stream, global_shape=None, offset=None))]
+#[pyo3(signature = (arr, low, high, key, stream, global_shape=None, offset=None, bits16=None))]
 #[allow(clippy::too_many_arguments)]
 fn fill_uniform(
     py: Python<'_>,
@@ -335,6 +362,7 @@ fn fill_uniform(
     stream: u64,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
+    bits16: Option<&str>,
 ) -> PyResult<()> {
     let dist = Distribution::uniform(low, high)?;
     fill_array(
@@ -344,12 +372,13 @@ fn fill_uniform(
         Stream::new(key, stream),
         global_shape,
         offset,
+        bits16,
     )
 }
 
 /// Fill `arr` with Normal(mean, std) truncated to [low, high], std > 0 (see `fill_array`).
 #[pyfunction]
-#[pyo3(signature = (arr, mean, std, low, high, key, stream, global_shape=None, offset=None))]
+#[pyo3(signature = (arr, mean, std, low, high, key, stream, global_shape=None, offset=None, bits16=None))]
 #[allow(clippy::too_many_arguments)]
 fn fill_trunc_normal(
     py: Python<'_>,
@@ -362,6 +391,7 @@ fn fill_trunc_normal(
     stream: u64,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
+    bits16: Option<&str>,
 ) -> PyResult<()> {
     let dist = Distribution::trunc_normal(mean, std, low, high)?;
     fill_array(
@@ -371,6 +401,7 @@ fn fill_trunc_normal(
         Stream::new(key, stream),
         global_shape,
         offset,
+        bits16,
     )
 }
 

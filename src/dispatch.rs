@@ -11,9 +11,9 @@ use crate::error::Error;
 use crate::isa::{Avx2, Avx512};
 #[cfg(target_arch = "x86_64")]
 use crate::kernel::fill_run_with;
-use crate::kernel::{fill_run, fill_scalar};
+use crate::kernel::{fill_rounded, fill_run, fill_scalar};
 use crate::philox::Stream;
-use crate::real::{Real, Transform};
+use crate::real::{Store, Transform};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 pub const ENV_VAR: &str = "HEINIT_RS_SIMD";
@@ -141,32 +141,46 @@ pub fn set_path(path: Path) -> Result<(), Error> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn fill_run_avx2<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
-    // This function only runs on CPUs with AVX2 (its target feature).
+fn fill_run_avx2<S: Store, X: Transform<S::Real>>(
+    x: &X,
+    stream: &Stream,
+    out: &mut [S],
+    first: u64,
+) {
     // SAFETY: this function only runs on CPUs with AVX2 (its target feature).
-    fill_run_with(x, unsafe { Avx2::new() }, stream, out, first)
+    let isa = unsafe { Avx2::new() };
+    fill_rounded(out, first, |values, first| {
+        fill_run_with(x, isa, stream, values, first)
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
-fn fill_run_avx512<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [T], first: u64) {
-    // This function only runs on CPUs with AVX-512 F/BW/DQ/VL (its target features).
+fn fill_run_avx512<S: Store, X: Transform<S::Real>>(
+    x: &X,
+    stream: &Stream,
+    out: &mut [S],
+    first: u64,
+) {
     // SAFETY: this function only runs on CPUs with AVX-512 F/BW/DQ/VL (its target features).
-    fill_run_with(x, unsafe { Avx512::new() }, stream, out, first)
+    let isa = unsafe { Avx512::new() };
+    fill_rounded(out, first, |values, first| {
+        fill_run_with(x, isa, stream, values, first)
+    })
 }
 
-/// `fill_run` on the chosen path.
+/// `fill_run` on the chosen path, into any storage format.
 #[inline]
-pub fn fill_run_on<T: Real, X: Transform<T>>(
+pub fn fill_run_on<S: Store, X: Transform<S::Real>>(
     path: Path,
     x: &X,
     stream: &Stream,
-    out: &mut [T],
+    out: &mut [S],
     first: u64,
 ) {
     match path {
-        Path::Scalar => fill_scalar(x, stream, out, first),
-        Path::Baseline => fill_run(x, stream, out, first),
+        Path::Scalar => fill_rounded(out, first, |v, first| fill_scalar(x, stream, v, first)),
+        Path::Baseline => fill_rounded(out, first, |v, first| fill_run(x, stream, v, first)),
         // SAFETY: `current`/`set_path` only select these paths after checking the CPU has them.
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 => unsafe { fill_run_avx2(x, stream, out, first) },
@@ -174,9 +188,11 @@ pub fn fill_run_on<T: Real, X: Transform<T>>(
         #[cfg(target_arch = "x86_64")]
         Path::Avx512 => unsafe { fill_run_avx512(x, stream, out, first) },
         #[cfg(target_arch = "aarch64")]
-        Path::Neon => crate::kernel::fill_run_with(x, crate::isa::Neon, stream, out, first),
+        Path::Neon => fill_rounded(out, first, |v, first| {
+            crate::kernel::fill_run_with(x, crate::isa::Neon, stream, v, first)
+        }),
         // `current`/`set_path` never select a path the CPU lacks.
-        _ => fill_run(x, stream, out, first),
+        _ => fill_rounded(out, first, |v, first| fill_run(x, stream, v, first)),
     }
 }
 
@@ -184,12 +200,18 @@ pub fn fill_run_on<T: Real, X: Transform<T>>(
 mod tests {
     use super::*;
     use crate::distributions::{Normal, TruncNormal, Uniform};
+    use crate::real::Real;
 
     /// Every supported path, at group-aligned and unaligned starts, equals the scalar
     /// reference (which also covers the lane-batched baseline against element-wise code).
     /// 4000 float64 normals set aside about 600 tail lanes, so the batched kernel settles them
     /// several times in mid-run.
-    fn same_on_every_path<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(x: &X) {
+    fn same_on_every_path<
+        T: Real + Store<Real = T> + PartialEq + core::fmt::Debug,
+        X: Transform<T>,
+    >(
+        x: &X,
+    ) {
         report_skipped_paths("same_on_every_path");
         let stream = Stream::new(0xfeed, 9);
         let n = 4000;

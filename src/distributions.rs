@@ -62,6 +62,16 @@ impl<T: Real> Uniform<T> {
             high: T::from_f64(high),
         }
     }
+
+    /// The same distribution, clamped to [low, high] instead (bounds a storage format holds,
+    /// `Store::inside`).
+    pub fn clamped(self, (low, high): (f64, f64)) -> Self {
+        Self {
+            low: T::from_f64(low),
+            high: T::from_f64(high),
+            ..self
+        }
+    }
 }
 
 impl<T: Real> Transform<T> for Uniform<T> {
@@ -90,6 +100,8 @@ pub struct TruncNormal<T> {
     wide: Option<Wide>,
     /// (mean, std, low, high) unrounded, for the `Wide` forms.
     double: [f64; 4],
+    /// What values are clamped to: [low, high], or the bounds a storage format holds.
+    clamp: (f64, f64),
 }
 
 /// The double-precision forms of the truncated normal (docs/stream-spec.md), each for
@@ -162,6 +174,18 @@ impl<T: Real> TruncNormal<T> {
             mirrored,
             wide,
             double: [mean, std, low, high],
+            clamp: (low, high),
+        }
+    }
+
+    /// The same distribution, clamped to [low, high] instead (bounds a storage format holds,
+    /// `Store::inside`).
+    pub fn clamped(self, (low, high): (f64, f64)) -> Self {
+        Self {
+            low: T::from_f64(low),
+            high: T::from_f64(high),
+            clamp: (low, high),
+            ..self
         }
     }
 
@@ -192,7 +216,7 @@ impl<T: Real> TruncNormal<T> {
                 mean + std * z
             }
         };
-        T::from_f64(value.clamp(low, high))
+        T::from_f64(value.clamp(self.clamp.0, self.clamp.1))
     }
 }
 

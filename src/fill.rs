@@ -5,7 +5,7 @@ use crate::dispatch::{self, Path};
 use crate::error::{Error, GeometryError};
 use crate::philox::Stream;
 use crate::pool;
-use crate::real::{Real, Transform};
+use crate::real::{Real, Store, Transform};
 use core::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
@@ -174,15 +174,17 @@ unsafe impl<T: Send> Send for SharedPtr<T> {}
 // SAFETY: as for Send: shared use never makes two tasks touch the same element.
 unsafe impl<T: Send> Sync for SharedPtr<T> {}
 
-/// Fill `len` elements starting at `ptr` (stride `stride`) with stream elements `first..`.
+/// Fill `len` elements starting at `ptr` (stride `stride`) with stream elements `first..`:
+/// straight into memory where the run is contiguous, else through a small buffer, scattered
+/// (and rounded to the storage format).
 ///
 /// # Safety
 /// `ptr.offset(k * stride)` for `k < len` must be valid, writable and not accessed elsewhere.
-unsafe fn fill_strided<T: Real, X: Transform<T>>(
+unsafe fn fill_strided<S: Store, X: Transform<S::Real>>(
     path: Path,
     x: &X,
     stream: &Stream,
-    ptr: *mut T,
+    ptr: *mut S,
     stride: isize,
     len: usize,
     first: u64,
@@ -193,14 +195,17 @@ unsafe fn fill_strided<T: Real, X: Transform<T>>(
         dispatch::fill_run_on(path, x, stream, out, first);
         return;
     }
-    let mut buffer = [T::from_f64(0.0); SCATTER_BUFFER];
+    let mut buffer = [S::Real::from_f64(0.0); SCATTER_BUFFER];
     let mut done = 0usize;
     while done < len {
         let n = (len - done).min(SCATTER_BUFFER);
         dispatch::fill_run_on(path, x, stream, &mut buffer[..n], first + done as u64);
         for (k, &v) in buffer[..n].iter().enumerate() {
             // SAFETY: (done + k) < len, so this is one of the caller's elements.
-            unsafe { ptr.offset((done + k) as isize * stride).write(v) };
+            unsafe {
+                ptr.offset((done + k) as isize * stride)
+                    .write(S::from_real(v))
+            };
         }
         done += n;
     }
@@ -228,11 +233,11 @@ impl Plan {
 ///
 /// # Safety
 /// `ptr` with the plan's strides must address `plan.elements()` valid, writable elements of
-/// type `T` that nothing else reads or writes during the call.
-pub unsafe fn fill<T: Real, X: Transform<T>>(
+/// type `S` that nothing else reads or writes during the call.
+pub unsafe fn fill<S: Store, X: Transform<S::Real>>(
     x: &X,
     stream: &Stream,
-    ptr: *mut T,
+    ptr: *mut S,
     plan: &Plan,
 ) -> Result<(), Error> {
     // SAFETY: forwarded from the caller.
@@ -245,10 +250,10 @@ pub unsafe fn fill<T: Real, X: Transform<T>>(
 ///
 /// # Safety
 /// As for `fill`.
-pub unsafe fn fill_until<T: Real, X: Transform<T>>(
+pub unsafe fn fill_until<S: Store, X: Transform<S::Real>>(
     x: &X,
     stream: &Stream,
-    ptr: *mut T,
+    ptr: *mut S,
     plan: &Plan,
     stop: &AtomicBool,
 ) -> Result<(), Error> {

@@ -4,7 +4,33 @@
 use crate::isa::{Isa, Portable};
 use crate::lanes::{Deferred, Lanes, MAX_BATCH};
 use crate::philox::{Stream, LANES};
-use crate::real::{Real, Transform};
+use crate::real::{Real, Store, Transform};
+
+/// Values rounded into a 16-bit format are made this many at a time in a stack buffer.
+const ROUND_CHUNK: usize = 1024;
+
+/// `fill(out, first)` for a storage format: straight into `out` where it stores the kernels'
+/// type, else a chunk at a time into a stack buffer, each value rounded into place (so no
+/// float32 copy of the array is ever made). Inlined into each instruction set's entry point,
+/// the rounding loop is vectorised for that set.
+#[inline(always)]
+pub fn fill_rounded<S: Store>(
+    out: &mut [S],
+    first: u64,
+    mut fill: impl FnMut(&mut [S::Real], u64),
+) {
+    if let Some(out) = S::as_real(out) {
+        return fill(out, first);
+    }
+    let mut buffer = Lanes([S::Real::from_f64(0.0); ROUND_CHUNK]);
+    for (k, chunk) in out.chunks_mut(ROUND_CHUNK).enumerate() {
+        let values = &mut buffer[..chunk.len()];
+        fill(values, first + (k * ROUND_CHUNK) as u64);
+        for (slot, &v) in chunk.iter_mut().zip(values.iter()) {
+            *slot = S::from_real(v);
+        }
+    }
+}
 
 /// Fill `out` with elements `first, first + 1, ...` of the stream: element by element up to
 /// the first group boundary, a group at a time through the middle, element by element after.

@@ -339,3 +339,212 @@ fn ndtri_f32_far_lanes(abs_x: &[f32], q: &[f32], segment: &[u32; MAX_BATCH], z: 
         }
     }
 }
+
+/// What an array element is: a `Real` stored as it is (float32, float64), or a float32 value
+/// rounded to a 16-bit format (float16, bfloat16) as its last step. The kernels compute in
+/// `Self::Real`; a new output format is a new `Store`.
+pub trait Store: Copy + Send + Sync + 'static {
+    /// The type the kernels compute in (itself a `Store`, of itself).
+    type Real: Real + Store<Real = Self::Real>;
+    /// `out` as the kernels' own type, where the storage is that type.
+    fn as_real(out: &mut [Self]) -> Option<&mut [Self::Real]>;
+    /// `x` rounded to this format, to nearest with ties to even.
+    fn from_real(x: Self::Real) -> Self;
+    /// The bounds of a bounded distribution as this format holds them: [low, high] moved
+    /// inwards to values it represents, so that every rounded value stays inside [low, high].
+    fn inside(low: f64, high: f64) -> (f64, f64);
+}
+
+macro_rules! store_as_itself {
+    ($t:ty) => {
+        impl Store for $t {
+            type Real = $t;
+            #[inline(always)]
+            fn as_real(out: &mut [$t]) -> Option<&mut [$t]> {
+                Some(out)
+            }
+            #[inline(always)]
+            fn from_real(x: $t) -> $t {
+                x
+            }
+            fn inside(low: f64, high: f64) -> (f64, f64) {
+                (low, high)
+            }
+        }
+    };
+}
+store_as_itself!(f32);
+store_as_itself!(f64);
+
+/// IEEE 754 binary16 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct F16(pub u16);
+
+/// bfloat16 bits: the top half of a float32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct BF16(pub u16);
+
+/// A 16-bit format: its rounding from float32 and its exact value as a float64.
+pub trait Bits16: Copy + Send + Sync + 'static {
+    fn from_f32(x: f32) -> Self;
+    fn to_f64(self) -> f64;
+    fn bits(self) -> u16;
+    fn from_bits(bits: u16) -> Self;
+}
+
+impl Bits16 for BF16 {
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        let bits = x.to_bits();
+        // Round to nearest even on the 16 bits dropped; a carry moves into the exponent. A NaN
+        // stays a (quiet) NaN. Both computed and selected, so the loop has no branch.
+        let rounded = ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+        let quiet_nan = (bits >> 16) as u16 | 0x40;
+        BF16(if x.is_nan() { quiet_nan } else { rounded })
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(f32::from_bits(u32::from(self.0) << 16))
+    }
+    fn bits(self) -> u16 {
+        self.0
+    }
+    fn from_bits(bits: u16) -> Self {
+        BF16(bits)
+    }
+}
+
+impl Bits16 for F16 {
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        let bits = x.to_bits();
+        let sign = ((bits >> 16) & 0x8000) as u16;
+        let exponent = ((bits >> 23) & 0xff) as i32;
+        let mantissa = bits & 0x7f_ffff;
+        if exponent == 0xff {
+            let quiet = if mantissa != 0 { 0x200 } else { 0 };
+            return F16(sign | 0x7c00 | quiet);
+        }
+        let biased = exponent - 127 + 15;
+        if biased >= 0x1f {
+            return F16(sign | 0x7c00);
+        }
+        if biased <= 0 {
+            // Subnormal (or zero): the value over 2^-24, rounded to nearest even.
+            if biased < -10 {
+                return F16(sign);
+            }
+            let significand = mantissa | 0x80_0000;
+            let shift = (14 - biased) as u32;
+            let rounded =
+                (significand + (1 << (shift - 1)) - 1 + ((significand >> shift) & 1)) >> shift;
+            return F16(sign | rounded as u16);
+        }
+        let rounded = (mantissa + 0xfff + ((mantissa >> 13) & 1)) >> 13;
+        // A carry out of the mantissa moves into the exponent, up to infinity.
+        F16(sign | (((biased as u32) << 10) + rounded) as u16)
+    }
+    fn to_f64(self) -> f64 {
+        let sign = if self.0 & 0x8000 != 0 { -1.0 } else { 1.0 };
+        let exponent = i32::from((self.0 >> 10) & 0x1f);
+        let mantissa = f64::from(self.0 & 0x3ff);
+        sign * match exponent {
+            0 => mantissa * 2f64.powi(-24),
+            0x1f if mantissa == 0.0 => f64::INFINITY,
+            0x1f => f64::NAN,
+            _ => (1.0 + mantissa / 1024.0) * 2f64.powi(exponent - 15),
+        }
+    }
+    fn bits(self) -> u16 {
+        self.0
+    }
+    fn from_bits(bits: u16) -> Self {
+        F16(bits)
+    }
+}
+
+/// The next value of a 16-bit format towards +inf (`up`) or -inf.
+fn step<B: Bits16>(value: B, up: bool) -> B {
+    let bits = value.bits();
+    let positive = bits & 0x8000 == 0;
+    B::from_bits(match (positive, up) {
+        (true, true) | (false, false) => bits + 1,
+        (false, true) if bits == 0x8000 => 0x0001,
+        (true, false) if bits == 0 => 0x8001,
+        _ => bits - 1,
+    })
+}
+
+macro_rules! store_as_bits16 {
+    ($t:ty) => {
+        impl Store for $t {
+            type Real = f32;
+            #[inline(always)]
+            fn as_real(_: &mut [$t]) -> Option<&mut [f32]> {
+                None
+            }
+            #[inline(always)]
+            fn from_real(x: f32) -> $t {
+                <$t as Bits16>::from_f32(x)
+            }
+            fn inside(low: f64, high: f64) -> (f64, f64) {
+                let mut up = <$t>::from_f32(low as f32);
+                while up.to_f64() < low {
+                    up = step(up, true);
+                }
+                let mut down = <$t>::from_f32(high as f32);
+                while down.to_f64() > high {
+                    down = step(down, false);
+                }
+                (up.to_f64(), down.to_f64())
+            }
+        }
+    };
+}
+store_as_bits16!(F16);
+store_as_bits16!(BF16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixteen_bit_rounding_is_to_nearest_even() {
+        // (float32, float16 bits, bfloat16 bits), from NumPy's and ml_dtypes' astype.
+        for (x, f16, bf16) in [
+            (1.0f32, 0x3c00, 0x3f80),
+            (0.1, 0x2e66, 0x3dcd),
+            (-2.5, 0xc100, 0xc020),
+            (65504.0, 0x7bff, 0x4780),
+            (65520.0, 0x7c00, 0x4780), // float16: the tie above its largest value goes to inf
+            (5.960_464_5e-8, 0x0001, 0x3380), // 2^-24, float16's smallest subnormal
+            (2.980_232_2e-8, 0x0000, 0x3300), // 2^-25: a tie, to even (zero)
+            (1.0009766, 0x3c01, 0x3f80),
+            (3.0e38, 0x7c00, 0x7f62),
+        ] {
+            assert_eq!(F16::from_f32(x).0, f16, "float16 of {x}");
+            assert_eq!(BF16::from_f32(x).0, bf16, "bfloat16 of {x}");
+        }
+    }
+
+    #[test]
+    fn inside_bounds_are_representable_and_inside() {
+        for (low, high) in [
+            (-0.1, 0.1),
+            (-2.0, 2.0),
+            (1e-6, 3e-6),
+            (f64::NEG_INFINITY, 0.3),
+        ] {
+            for (l, h) in [F16::inside(low, high), BF16::inside(low, high)] {
+                assert!(low <= l && l <= h && h <= high, "{low} {high}: {l} {h}");
+                assert_eq!(f64::from(l as f32), l);
+            }
+        }
+        assert_eq!(
+            F16::inside(-0.1, 0.1),
+            (-0.099_975_585_937_5, 0.099_975_585_937_5)
+        );
+        assert_eq!(f32::inside(-0.1, 0.1), (-0.1, 0.1));
+    }
+}

@@ -9,7 +9,7 @@ use heinit_rs::fill::{fill, Plan};
 use heinit_rs::kernel::fill_scalar;
 use heinit_rs::philox::{Stream, LANES};
 use heinit_rs::pool;
-use heinit_rs::real::{Real, Transform};
+use heinit_rs::real::{Real, Store, Transform};
 use proptest::prelude::*;
 
 /// A block `offset .. offset + shape` of `global`, laid out in memory with the axes in `order`
@@ -87,7 +87,7 @@ impl Layout {
 
 /// Fill the layout's block and compare every element with the scalar reference at its global
 /// index, and every other element of the buffer with the sentinel it started as.
-fn check_layout<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
+fn check_layout<T: Real + Store<Real = T> + PartialEq + core::fmt::Debug, X: Transform<T>>(
     x: &X,
     layout: &Layout,
     seed: u64,
@@ -229,7 +229,7 @@ proptest! {
     }
 }
 
-fn check_run<T: Real + PartialEq + core::fmt::Debug, X: Transform<T>>(
+fn check_run<T: Real + Store<Real = T> + PartialEq + core::fmt::Debug, X: Transform<T>>(
     x: &X,
     stream: &Stream,
     first: u64,

@@ -18,11 +18,11 @@ IN_PLACE = [h.kaiming_normal_, h.kaiming_uniform_, h.xavier_normal_, h.xavier_un
 
 
 @pytest.mark.parametrize("fn", IN_PLACE)
-@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_, np.complex64, object, np.float16])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_, np.complex64, object, np.uint16])
 def test_non_float_arrays_are_type_errors(fn, dtype):
     arr = np.zeros((4, 4), dtype)
     before = arr.copy()
-    with pytest.raises(TypeError, match="arr must have dtype float32 or float64"):
+    with pytest.raises(TypeError, match="arr must have dtype float32, float64, float16 or bfloat16"):
         fn(arr, seed=0)
     assert np.array_equal(arr, before)
 
@@ -109,8 +109,10 @@ def test_generator_is_not_advanced_by_a_rejected_call():
     (lambda: h.he_normal((4, -4)), ValueError, r"shape\[1\] must be >= 0"),
     (lambda: h.he_normal((4, 4.0)), TypeError, r"shape\[1\] must be an int"),
     (lambda: h.he_normal((2**32, 2**32)), ValueError, "more than 2\\*\\*63 - 1"),
-    (lambda: h.he_normal((4, 4), dtype=np.int32), TypeError, "dtype must be float32 or float64"),
-    (lambda: h.he_normal((4, 4), dtype="float16"), TypeError, "dtype must be float32 or float64"),
+    (lambda: h.he_normal((4, 4), dtype=np.int32), TypeError,
+     "dtype must be float32, float64, float16 or bfloat16, got int32"),
+    (lambda: h.he_normal((4, 4), dtype="float128"), TypeError,
+     "dtype must be float32, float64, float16 or bfloat16"),
     (lambda: h.he_normal((4, 4), index=np.s_[4]), IndexError, "out of bounds for axis 0"),
     (lambda: h.he_normal((4, 4), index=np.s_[1, -5]), IndexError, "out of bounds for axis 1"),
     (lambda: h.he_normal((4, 4), index=np.s_[::2]), ValueError, "only step 1"),
@@ -150,8 +152,13 @@ def test_core_rejects_what_python_would_have(monkeypatch):
         _core.fill_normal(arr, 0.0, 1.0, 0, 0, [8, 6], [1, 0])
     with pytest.raises(ValueError, match="dimensions"):
         _core.fill_normal(arr, 0.0, 1.0, 0, 0, [8], [0])
-    with pytest.raises(TypeError, match="arr must have dtype float32 or float64, got int64"):
+    with pytest.raises(TypeError, match=r"arr must have dtype float32 or float64 \(or be uint16 "
+                                        r"bits with bits16\), got int64"):
         _core.fill_normal(np.zeros(4, np.int64), 0.0, 1.0, 0, 0)
+    with pytest.raises(ValueError, match="bits16 must be 'float16' or 'bfloat16'"):
+        _core.fill_normal(np.zeros(4, np.uint16), 0.0, 1.0, 0, 0)
+    with pytest.raises(ValueError, match='bits16="float16" is for uint16 arrays'):
+        _core.fill_normal(arr, 0.0, 1.0, 0, 0, bits16="float16")
     with pytest.raises(TypeError, match="arr must be a numpy.ndarray"):
         _core.fill_normal([1.0], 0.0, 1.0, 0, 0)
     ro = fresh()

@@ -123,8 +123,8 @@ def test_remembered_new_array_plans_keep_every_check(captured_fills):
             h.kaiming_normal((8, 50), a=True, seed=0)
         with pytest.raises(TypeError, match=r"shape\[1\] must be an int"):
             h.kaiming_uniform((8, 50.0), a=1, seed=0)
-        with pytest.raises(TypeError, match="dtype must be float32 or float64"):
-            h.kaiming_normal((8, 50), a=1, dtype=np.float16, seed=0)
+        with pytest.raises(TypeError, match="dtype must be float32, float64, float16 or bfloat16"):
+            h.kaiming_normal((8, 50), a=1, dtype=np.int8, seed=0)
         h.he_normal((3, 3, 8, 50), in_axis=1, out_axis=-1, seed=0)
         with pytest.raises(TypeError, match="in_axis must be an int or a sequence"):
             h.he_normal((3, 3, 8, 50), in_axis=True, out_axis=-1, seed=0)

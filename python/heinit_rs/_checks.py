@@ -6,27 +6,31 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.floating]
+FloatArray = npt.NDArray[Any]
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+SUPPORTED = "float32, float64, float16 or bfloat16"
 
 _Choice = TypeVar("_Choice", bound=str)
 
 
 def _unsupported_dtype(requirement: str, dtype: np.dtype) -> TypeError:
-    message = f"{requirement} float32 or float64, got {dtype}"
-    if dtype.name in ("float16", "bfloat16"):
-        message += " (float16 and bfloat16 are not supported yet)"
-    return TypeError(message)
+    return TypeError(f"{requirement} {SUPPORTED}, got {dtype}")
+
+
+def is_bfloat16(dtype: np.dtype) -> bool:
+    """ml_dtypes' bfloat16, recognised without importing ml_dtypes."""
+    return dtype.name == "bfloat16" and dtype.itemsize == 2
 
 
 def _is_float_dtype(dtype: np.dtype) -> bool:
-    """float32 or float64 in either byte order (non-native ones are filled through a copy)."""
-    return dtype.kind == "f" and dtype.itemsize in (4, 8) and dtype.newbyteorder("=") in DTYPES
+    """float16, float32 or float64 in either byte order (non-native ones are filled through a
+    copy), or bfloat16."""
+    return (dtype.kind == "f" and dtype.itemsize in (2, 4, 8)) or is_bfloat16(dtype)
 
 
 def check_array(arr: object) -> None:
@@ -44,13 +48,20 @@ def check_array(arr: object) -> None:
 
 
 def check_dtype(dtype: npt.DTypeLike) -> np.dtype:
-    """dtype as float32 or float64 (either byte order)."""
+    """dtype as float32, float64, float16 (either byte order) or bfloat16."""
     if dtype is np.float32:
         return DTYPES[0]
+    if dtype == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise TypeError("dtype='bfloat16' needs ml_dtypes: pip install ml_dtypes") from None
+        bfloat16: np.dtype = np.dtype(ml_dtypes.bfloat16)
+        return bfloat16
     try:
         resolved = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+        raise TypeError(f"dtype must be {SUPPORTED}, got {dtype!r}") from None
     if resolved not in DTYPES and not _is_float_dtype(resolved):
         raise _unsupported_dtype("dtype must be", resolved)
     return resolved

@@ -27,7 +27,8 @@ STREAM_VERSION: int
 NORMAL_REACH_F32: float
 NORMAL_REACH_F64: float
 
-_FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+# float32 or float64 arrays, or uint16 arrays holding the bits16 format ("float16", "bfloat16").
+_FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint16]
 
 def fill_normal(
     arr: _FloatArray,
@@ -37,6 +38,7 @@ def fill_normal(
     stream: int,
     global_shape: Sequence[int] | None = None,
     offset: Sequence[int] | None = None,
+    bits16: str | None = None,
 ) -> None: ...
 def fill_uniform(
     arr: _FloatArray,
@@ -46,6 +48,7 @@ def fill_uniform(
     stream: int,
     global_shape: Sequence[int] | None = None,
     offset: Sequence[int] | None = None,
+    bits16: str | None = None,
 ) -> None: ...
 def fill_trunc_normal(
     arr: _FloatArray,
@@ -57,6 +60,7 @@ def fill_trunc_normal(
     stream: int,
     global_shape: Sequence[int] | None = None,
     offset: Sequence[int] | None = None,
+    bits16: str | None = None,
 ) -> None: ...
 def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> list[int]: ...
 def derive_key(seed: int, index: int) -> int: ...

@@ -14,10 +14,14 @@ Shape = tuple[int, ...]
 
 
 # By item size: the largest |z| the kernel's standard normal reaches, with a margin for the
-# output type's rounding of mean + std * z; and the largest finite value.
-_NORMAL_REACH = {4: _core.NORMAL_REACH_F32 * (1.0 + 2.0**-20),
+# output type's rounding of mean + std * z (16-bit formats are computed in float32); and the
+# largest finite value by dtype name.
+_NORMAL_REACH = {2: _core.NORMAL_REACH_F32 * (1.0 + 2.0**-20),
+                 4: _core.NORMAL_REACH_F32 * (1.0 + 2.0**-20),
                  8: _core.NORMAL_REACH_F64 * (1.0 + 2.0**-20)}
-_LARGEST = {4: float(np.finfo(np.float32).max), 8: float(np.finfo(np.float64).max)}
+_LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38,
+            "float32": float(np.finfo(np.float32).max),
+            "float64": float(np.finfo(np.float64).max)}
 
 
 def _spread(std: float, dtype: np.dtype) -> float:
@@ -31,8 +35,8 @@ class Normal(NamedTuple):
     std: float
 
     def fill(self, arr: np.ndarray, key: int, stream: int, global_shape: Shape | None = None,
-             offset: Shape | None = None) -> None:
-        _core.fill_normal(arr, self.mean, self.std, key, stream, global_shape, offset)
+             offset: Shape | None = None, bits16: str | None = None) -> None:
+        _core.fill_normal(arr, self.mean, self.std, key, stream, global_shape, offset, bits16)
 
     def reach(self, dtype: np.dtype) -> tuple[float, float]:
         spread = _spread(self.std, dtype)
@@ -46,8 +50,8 @@ class Uniform(NamedTuple):
     high: float
 
     def fill(self, arr: np.ndarray, key: int, stream: int, global_shape: Shape | None = None,
-             offset: Shape | None = None) -> None:
-        _core.fill_uniform(arr, self.low, self.high, key, stream, global_shape, offset)
+             offset: Shape | None = None, bits16: str | None = None) -> None:
+        _core.fill_uniform(arr, self.low, self.high, key, stream, global_shape, offset, bits16)
 
     def reach(self, dtype: np.dtype) -> tuple[float, float]:
         return self.low, self.high
@@ -62,9 +66,9 @@ class TruncNormal(NamedTuple):
     high: float
 
     def fill(self, arr: np.ndarray, key: int, stream: int, global_shape: Shape | None = None,
-             offset: Shape | None = None) -> None:
+             offset: Shape | None = None, bits16: str | None = None) -> None:
         _core.fill_trunc_normal(arr, self.mean, self.std, self.low, self.high, key, stream,
-                                global_shape, offset)
+                                global_shape, offset, bits16)
 
     def reach(self, dtype: np.dtype) -> tuple[float, float]:
         # Within [low, high], and within the normal's reach of the mean, or of the bound nearer
@@ -93,7 +97,7 @@ def check_fits(distribution: Distribution, dtype: np.dtype, because: Arguments) 
     """Reject parameters whose values could overflow dtype (inf or NaN in the output), naming
     the arguments they came from."""
     low, high = distribution.reach(dtype)
-    limit = _LARGEST[dtype.itemsize]
+    limit = _LARGEST[dtype.name]
     if not -limit <= low <= high <= limit:
         raise ValueError(
             f"{', '.join(f'{name}={value!r}' for name, value in because)} gives {dtype.name} values in [{low:.6g}, {high:.6g}], beyond "

@@ -17,7 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 from heinit_rs._cache import remembered
-from heinit_rs._checks import FloatArray, check_array, check_choice, check_dtype, check_real
+from heinit_rs._checks import (
+    FloatArray,
+    check_array,
+    check_choice,
+    check_dtype,
+    check_real,
+    is_bfloat16,
+)
 from heinit_rs._distributions import (
     Arguments,
     Distribution,
@@ -76,9 +83,14 @@ def _draw_and_fill(arr: _Array, block: Block, distribution: Distribution | None,
 def _fill(distribution: Distribution, target: np.ndarray, key: int, stream: int,
           generator: Generator | None, global_shape: tuple[int, ...] | None = None,
           offset: tuple[int, ...] | None = None) -> None:
-    """The core's fill; if it refuses, `generator` gets its draw back."""
+    """The core's fill; if it refuses, `generator` gets its draw back. 16-bit formats go to
+    the core as their uint16 bits, named by `bits16`."""
+    bits16 = None
+    if target.dtype.itemsize == 2:
+        bits16 = "bfloat16" if is_bfloat16(target.dtype) else "float16"
+        target = target.view(np.uint16)
     try:
-        distribution.fill(target, key, stream, global_shape, offset)
+        distribution.fill(target, key, stream, global_shape, offset, bits16)
     except Exception:
         if generator is not None:
             generator._give_back(stream)
@@ -238,7 +250,7 @@ def kaiming_normal_(arr: _Array, a: float = 0, mode: str = "fan_in",
     Parameters
     ----------
     arr : numpy.ndarray
-        A writeable float32 or float64 array, of any memory layout.
+        A writeable float32, float64, float16 or bfloat16 array, of any memory layout.
 {kaiming}
 {shard}
 
@@ -273,7 +285,7 @@ def kaiming_uniform_(arr: _Array, a: float = 0, mode: str = "fan_in",
     Parameters
     ----------
     arr : numpy.ndarray
-        A writeable float32 or float64 array, of any memory layout.
+        A writeable float32, float64, float16 or bfloat16 array, of any memory layout.
 {kaiming}
 {shard}
 
@@ -305,7 +317,7 @@ def xavier_normal_(arr: _Array, gain: float = 1.0, *, layout: str = "torch", see
     Parameters
     ----------
     arr : numpy.ndarray
-        A writeable float32 or float64 array, of any memory layout.
+        A writeable float32, float64, float16 or bfloat16 array, of any memory layout.
     gain : float, default 1.0
         A scale factor >= 0, e.g. ``calculate_gain("tanh")``.
     layout : {{"torch", "keras", "jax"}}, default "torch"
@@ -340,7 +352,7 @@ def xavier_uniform_(arr: _Array, gain: float = 1.0, *, layout: str = "torch", se
     Parameters
     ----------
     arr : numpy.ndarray
-        A writeable float32 or float64 array, of any memory layout.
+        A writeable float32, float64, float16 or bfloat16 array, of any memory layout.
     gain : float, default 1.0
         A scale factor >= 0.
     layout : {{"torch", "keras", "jax"}}, default "torch"
@@ -380,7 +392,7 @@ def trunc_normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, a: float = -
     Parameters
     ----------
     arr : numpy.ndarray
-        A writeable float32 or float64 array, of any memory layout.
+        A writeable float32, float64, float16 or bfloat16 array, of any memory layout.
     mean, std : float
         The untruncated normal's mean and standard deviation (std >= 0; 0 gives mean clipped
         to [a, b]).
@@ -423,7 +435,7 @@ def normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, *, seed: Seed = No
     Parameters
     ----------
     arr : numpy.ndarray
-        A writeable float32 or float64 array, of any memory layout.
+        A writeable float32, float64, float16 or bfloat16 array, of any memory layout.
     mean, std : float
         The mean and the standard deviation (std >= 0).
 {shard}
@@ -456,7 +468,7 @@ def uniform_(arr: _Array, a: float = 0.0, b: float = 1.0, *, seed: Seed = None,
     Parameters
     ----------
     arr : numpy.ndarray
-        A writeable float32 or float64 array, of any memory layout.
+        A writeable float32, float64, float16 or bfloat16 array, of any memory layout.
     a, b : float
         The bounds, a <= b, with b - a finite.
 {shard}
@@ -487,8 +499,9 @@ def uniform_(arr: _Array, a: float = 0.0, b: float = 1.0, *, seed: Seed = None,
 # Keras / JAX variance scaling, new arrays
 
 _NEW_ARRAY_PARAMETERS = """\
-    dtype : float32 or float64, default float32
-        The new array's dtype (either byte order).
+    dtype : float32, float64, float16 or bfloat16, default float32
+        The new array's dtype (either byte order; "bfloat16" needs ml_dtypes). 16-bit values
+        are the float32 values rounded to nearest even.
     seed : int, Generator or None, optional
         An int in [0, 2**64) (stream 0 of that key), a `heinit_rs.Generator` (its next draw),
         or None for the process-wide default generator (see `manual_seed`).
