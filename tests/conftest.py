@@ -22,7 +22,8 @@ def captured_fills(monkeypatch):
 
     def recorder(name, real, arity):
         def record(arr, *args):
-            params, (key, stream, *block) = list(args[:arity]), args[arity:]
+            # args: the parameters, key, stream, then global_shape, offset and bits16 if given.
+            params, block = list(args[:arity]), list(args[arity + 2:arity + 4])
             calls.append((name, params, *(block + [None, None])[:2]))
             return real(arr, *args)
         return record
