@@ -6,6 +6,33 @@ use crate::lanes::{Lanes, MAX_BATCH};
 use crate::math::*;
 use crate::real::{Real, Transform};
 
+/// The batched inverse CDF that the normal and the truncated normal share: each lane's parts
+/// (sign, centre distance, tail distance) from `parts(j)`, |Phi^-1| of all lanes at once, then
+/// `x.finish` per lane (lanes deferred to `deferred` are finished when it settles).
+#[inline(always)]
+fn inverse_cdf_many<T: Real, X: Transform<T>, I: Isa>(
+    x: &X,
+    isa: I,
+    out: &mut [T],
+    deferred: &mut T::Deferred,
+    parts: impl Fn(usize) -> (bool, T, T),
+) {
+    let n = out.len();
+    let zero = T::from_f64(0.0);
+    let (mut negative, mut centre, mut tail) = (
+        Lanes([false; MAX_BATCH]),
+        Lanes([zero; MAX_BATCH]),
+        Lanes([zero; MAX_BATCH]),
+    );
+    for j in 0..n {
+        (negative[j], centre[j], tail[j]) = parts(j);
+    }
+    T::ndtri_abs_many(isa, &centre[..], &tail[..], &negative[..], out, deferred);
+    for j in 0..n {
+        out[j] = x.finish(negative[j], out[j]);
+    }
+}
+
 /// Normal(mean, std).
 #[derive(Clone, Copy, Debug)]
 pub struct Normal<T> {
@@ -21,20 +48,7 @@ impl<T: Real> Transform<T> for Normal<T> {
     }
     #[inline(always)]
     fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], deferred: &mut T::Deferred) {
-        let n = out.len();
-        let zero = T::from_f64(0.0);
-        let (mut negative, mut centre, mut tail) = (
-            Lanes([false; MAX_BATCH]),
-            Lanes([zero; MAX_BATCH]),
-            Lanes([zero; MAX_BATCH]),
-        );
-        for j in 0..n {
-            (negative[j], centre[j], tail[j]) = T::normal_parts(draws[j]);
-        }
-        T::ndtri_abs_many(isa, &centre[..], &tail[..], &negative[..], out, deferred);
-        for j in 0..n {
-            out[j] = self.finish(negative[j], out[j]);
-        }
+        inverse_cdf_many(self, isa, out, deferred, |j| T::normal_parts(draws[j]));
     }
     /// mean + std * (±|z|).
     #[inline(always)]
@@ -241,20 +255,9 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
             }
             return;
         }
-        let zero = T::from_f64(0.0);
-        let (mut negative, mut centre, mut tail) = (
-            Lanes([false; MAX_BATCH]),
-            Lanes([zero; MAX_BATCH]),
-            Lanes([zero; MAX_BATCH]),
-        );
-        for j in 0..n {
-            let p = self.p_low + T::open_unit(draws[j]) * self.p_width;
-            (negative[j], centre[j], tail[j]) = T::prob_parts(p);
-        }
-        T::ndtri_abs_many(isa, &centre[..], &tail[..], &negative[..], out, deferred);
-        for j in 0..n {
-            out[j] = self.finish(negative[j], out[j]);
-        }
+        inverse_cdf_many(self, isa, out, deferred, |j| {
+            T::prob_parts(self.p_low + T::open_unit(draws[j]) * self.p_width)
+        });
     }
     /// mean + std * (±|z|), with the mirror undone, clamped against last-bit rounding.
     #[inline(always)]
