@@ -52,12 +52,7 @@ def check_dtype(dtype: npt.DTypeLike) -> np.dtype:
     if dtype is np.float32:
         return DTYPES[0]
     if dtype == "bfloat16":
-        try:
-            import ml_dtypes
-        except ImportError:
-            raise TypeError("dtype='bfloat16' needs ml_dtypes: pip install ml_dtypes") from None
-        bfloat16: np.dtype = np.dtype(ml_dtypes.bfloat16)
-        return bfloat16
+        return bfloat16_dtype("dtype='bfloat16'")
     try:
         resolved = np.dtype(dtype)
     except TypeError:
@@ -65,6 +60,17 @@ def check_dtype(dtype: npt.DTypeLike) -> np.dtype:
     if resolved not in DTYPES and not _is_float_dtype(resolved):
         raise _unsupported_dtype("dtype must be", resolved)
     return resolved
+
+
+def bfloat16_dtype(what: str) -> np.dtype:
+    """ml_dtypes' bfloat16 as a NumPy dtype; `what` names what needs it in the error."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise TypeError(f"{what} needs ml_dtypes: pip install ml_dtypes "
+                        "(or heinit-rs[bfloat16])") from None
+    bfloat16: np.dtype = np.dtype(ml_dtypes.bfloat16)
+    return bfloat16
 
 
 def check_real(name: str, value: object, *, minimum: float | None = None,

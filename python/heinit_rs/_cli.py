@@ -32,6 +32,8 @@ class Workload:
     elements_of: dict[str, int] = field(default_factory=dict)
     # Whether every call allocates its output (see `back_free_memory`).
     allocates: bool = False
+    # Bytes per element where they differ from the bench's dtype (a bfloat16 tensor).
+    itemsize: int | None = None
 
 
 def _torch() -> Any:
@@ -117,6 +119,43 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
     for workload in made_new:
         workload.runs["numpy empty+fill"] = lambda: np.empty(shape, dtype).fill(1.0)
         workload.allocates = True
+    if torch is not None:
+        result += torch_workloads(torch, shape)
+    return result
+
+
+def torch_workloads(torch: Any, shape: tuple[int, int]) -> list[Workload]:
+    """heinit_rs.torch against torch.nn.init on torch tensors (float32 and, with ml_dtypes,
+    bfloat16), and init_module against torch's own construction of a ~100M-parameter model."""
+    import heinit_rs.torch as fast
+
+    result = []
+    dtypes = [torch.float32]
+    try:
+        import ml_dtypes  # noqa: F401
+        dtypes.append(torch.bfloat16)
+    except ImportError:
+        pass
+    for torch_dtype in dtypes:
+        tensor = torch.empty(shape, dtype=torch_dtype)
+        name = str(torch_dtype).removeprefix("torch.")
+        result.append(Workload(f"torch {name}", f"heinit_rs.torch.kaiming_normal_ on a {name} "
+                               "tensor", tensor.numel(), {
+            "heinit_rs": lambda t=tensor: fast.kaiming_normal_(t, nonlinearity="relu"),
+            "torch": lambda t=tensor: torch.nn.init.kaiming_normal_(t, nonlinearity="relu"),
+            "fill": lambda t=tensor: t.fill_(1.0),
+        }, itemsize=tensor.element_size()))
+
+    def model(device: str | None = None) -> Any:  # 6 x 4096 x 4096 weights: 100.7M parameters
+        return torch.nn.Sequential(*(torch.nn.Linear(4096, 4096, device=device)
+                                     for _ in range(6)))
+
+    parameters = 6 * (4096 * 4096 + 4096)
+    result.append(Workload("init_module 100M", "meta model, to_empty, init_module, against "
+                           "torch's nn.Linear construction", parameters, {
+        "heinit_rs": lambda: fast.init_module(model("meta").to_empty(device="cpu"), seed=1),
+        "torch": model,
+    }, allocates=True, itemsize=4))
     return result
 
 
@@ -192,7 +231,7 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
                 "seconds": seconds,
                 "elements": elements,
                 "ns_per_element": seconds / elements * 1e9,
-                "gb_per_s": elements * dtype.itemsize / seconds / 1e9,
+                "gb_per_s": elements * (workload.itemsize or dtype.itemsize) / seconds / 1e9,
             }
         ours = results["heinit_rs"]["seconds"]
         ratios = {name: r["seconds"] / ours for name, r in results.items() if name != "heinit_rs"}

@@ -36,9 +36,10 @@ from heinit_rs._distributions import (
 from heinit_rs._fans import AxisSpec, check_shape, fans_of_checked_shape
 from heinit_rs._gains import Activation, calculate_gain
 from heinit_rs._index import Block, array_block, block_of
-from heinit_rs._random import Generator, check_seed, resolve_seed
+from heinit_rs._random import StreamSource, check_seed, resolve_seed
 
-Seed = int | Generator | None
+# A heinit_rs.Generator, or a framework's generator wrapped as a StreamSource.
+Seed = int | StreamSource | None
 Nonlinearity = str | Activation
 # What NumPy's basic indexing takes (ints, step-1 slices, one Ellipsis), as index= accepts it.
 _IndexEntry = SupportsIndex | slice | EllipsisType
@@ -57,7 +58,7 @@ _DISTRIBUTIONS = ("truncated_normal", "normal", "untruncated_normal", "uniform")
 
 
 def _check_seed(seed: Seed) -> None:
-    if seed is not None and not isinstance(seed, Generator):
+    if seed is not None and not isinstance(seed, StreamSource):
         check_seed(seed)
 
 
@@ -81,7 +82,7 @@ def _draw_and_fill(arr: _Array, block: Block, distribution: Distribution | None,
 
 
 def _fill(distribution: Distribution, target: np.ndarray, key: int, stream: int,
-          generator: Generator | None, global_shape: tuple[int, ...] | None = None,
+          generator: StreamSource | None, global_shape: tuple[int, ...] | None = None,
           offset: tuple[int, ...] | None = None) -> None:
     """The core's fill; if it refuses, `generator` gets its draw back. 16-bit formats go to
     the core as their uint16 bits, named by `bits16`."""

@@ -31,7 +31,22 @@ def _count(value: object, name: str) -> int:
     return int(value)
 
 
-class Generator:
+class StreamSource:
+    """Where a call draws its (key, stream) from: a `Generator`, or a framework's own generator
+    (heinit_rs.torch wraps a torch.Generator). Subclasses define `next_stream` and may undo a
+    draw in `_give_back`."""
+
+    __slots__ = ()
+
+    def next_stream(self) -> tuple[int, int]:
+        """(key, stream) for the next initializer call."""
+        raise NotImplementedError
+
+    def _give_back(self, stream: int) -> None:
+        """Undo the draw of a call that failed, where that is possible."""
+
+
+class Generator(StreamSource):
     """A 64-bit key and a count of draws: draw k of ``Generator(s)`` is stream k under key s.
 
     Each initializer call that takes this generator makes one draw, so successive calls give
@@ -237,12 +252,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
-def resolve_seed(seed: int | Generator | None) -> tuple[int, int, Generator | None]:
-    """(key, stream, generator) for one call: an int is stream 0 of that key; a generator (or
+def resolve_seed(seed: int | StreamSource | None) -> tuple[int, int, StreamSource | None]:
+    """(key, stream, source) for one call: an int is stream 0 of that key; a generator (or
     the default one, for None) makes a draw and is returned so a failed fill can give it back."""
+    generator: StreamSource
     if seed is None:
         generator = default_generator()
-    elif isinstance(seed, Generator):
+    elif isinstance(seed, StreamSource):
         generator = seed
     else:
         return check_seed(seed), 0, None

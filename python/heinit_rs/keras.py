@@ -1,0 +1,172 @@
+"""heinit_rs for Keras 3: keras.initializers' variance-scaling family, filled by heinit_rs.
+
+The classes take Keras' arguments and follow Keras' formulas and fans (docs/conventions.md):
+"normal" means the truncated normal, as in Keras; the truncated normal is cut at +-2 std and
+divided by 0.8796... They are registered as serializable (package "heinit_rs"), so a model
+built with them saves with ``model.save("m.keras")`` and loads with
+``keras.saving.load_model``.
+
+Seeds follow Keras: an int seed gives the same values on every call (heinit_rs key = the int,
+stream 0); None picks an int once, from Python's `random` as Keras does (so
+``keras.utils.set_random_seed`` makes it reproducible); a ``keras.random.SeedGenerator`` gives
+new values on every call: its next state (s, k) is heinit_rs stream k of key s, so its first
+call equals ``seed=s``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from heinit_rs import _initializers
+from heinit_rs._checks import check_real
+from heinit_rs._random import StreamSource
+
+__all__ = [
+    "GlorotNormal",
+    "GlorotUniform",
+    "HeNormal",
+    "HeUniform",
+    "LecunNormal",
+    "LecunUniform",
+    "VarianceScaling",
+]
+
+_PACKAGE = "heinit_rs"
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+
+class SeedGeneratorDraw(StreamSource):
+    """A keras.random.SeedGenerator as a stream source: its next state (s, k) is stream k of
+    key s."""
+
+    __slots__ = ("seed_generator",)
+
+    def __init__(self, seed_generator: keras.random.SeedGenerator) -> None:
+        self.seed_generator = seed_generator
+
+    def next_stream(self) -> tuple[int, int]:
+        state = keras.ops.convert_to_numpy(self.seed_generator.next())
+        key, stream = (int(word) & 0xFFFFFFFF for word in np.asarray(state).reshape(-1)[:2])
+        return key, stream
+
+
+def _check_seed(seed: Any) -> int | keras.random.SeedGenerator:
+    if seed is None:
+        return random.randint(1, 10**9)  # Keras' make_default_seed, on the same generator
+    if isinstance(seed, dict):
+        seed = keras.saving.deserialize_keras_object(seed)
+    if isinstance(seed, keras.random.SeedGenerator):
+        return seed
+    if type(seed) is not int or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an int in [0, 2**64), a keras.random.SeedGenerator or "
+                         f"None, got {seed!r}")
+    return seed
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
+    """keras.initializers.VarianceScaling, filled by heinit_rs.
+
+    With n = fan_in, fan_out or (fan_in + fan_out) / 2 by `mode` (at least 1):
+    "truncated_normal" (or "normal") gives std = sqrt(scale / n) / 0.87962566103423978 cut at
+    +-2 std, "untruncated_normal" N(0, scale / n), "uniform" U(-sqrt(3 scale / n),
+    sqrt(3 scale / n)). Fans are Keras': (*kernel, in, out), or, with both `input_axes` and
+    `output_axes`, the products of those axes.
+
+    Parameters
+    ----------
+    scale : float, default 1.0
+    mode : {"fan_in", "fan_out", "fan_avg"}, default "fan_in"
+    distribution : {"truncated_normal", "normal", "untruncated_normal", "uniform"}
+    seed : int, keras.random.SeedGenerator or None
+    input_axes, output_axes : sequence of int, optional
+    """
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in",
+                 distribution: str = "truncated_normal", seed: Any = None,
+                 input_axes: Sequence[int] | None = None,
+                 output_axes: Sequence[int] | None = None) -> None:
+        self.scale = check_real("scale", scale, positive=True)
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}, got {mode!r}")
+        distribution = distribution.lower() if isinstance(distribution, str) else distribution
+        distribution = "truncated_normal" if distribution == "normal" else distribution
+        if distribution not in _DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of 'normal', "
+                             f"{', '.join(map(repr, _DISTRIBUTIONS))}, got {distribution!r}")
+        self.mode, self.distribution = mode, distribution
+        self.input_axes, self.output_axes = input_axes, output_axes
+        self._init_seed = seed
+        self.seed = _check_seed(seed)
+
+    def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
+        dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
+        seed = self.seed
+        values = _initializers.variance_scaling(
+            tuple(shape), self.scale, self.mode, self.distribution, layout="keras",
+            **self._axes(len(tuple(shape))), dtype=dtype,
+            seed=SeedGeneratorDraw(seed) if isinstance(seed, keras.random.SeedGenerator)
+            else seed)
+        if dtype == "bfloat16" and keras.backend.backend() != "jax":
+            # Backends other than JAX read no ml_dtypes arrays; float32 holds bfloat16 exactly.
+            return keras.ops.cast(keras.ops.convert_to_tensor(values.astype(np.float32)), dtype)
+        return keras.ops.convert_to_tensor(values, dtype=dtype)
+
+    def _axes(self, ndim: int) -> dict[str, Any]:
+        """Keras' fans with both axes given are the products of those axes alone: JAX's
+        fans with every other axis a batch axis."""
+        if self.input_axes is None or self.output_axes is None:
+            return {}
+        named = {a % ndim for a in (*self.input_axes, *self.output_axes)}
+        return {"in_axis": tuple(self.input_axes), "out_axis": tuple(self.output_axes),
+                "batch_axis": tuple(a for a in range(ndim) if a not in named)}
+
+    def get_config(self) -> dict[str, Any]:
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "seed": keras.saving.serialize_keras_object(self._init_seed),
+                "input_axes": self.input_axes, "output_axes": self.output_axes}
+
+
+def _preset(name: str, scale: float, mode: str, distribution: str, what: str) -> type:
+    def __init__(self: VarianceScaling, seed: Any = None,
+                 input_axes: Sequence[int] | None = None,
+                 output_axes: Sequence[int] | None = None) -> None:
+        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
+
+    def get_config(self: VarianceScaling) -> dict[str, Any]:
+        return {"seed": keras.saving.serialize_keras_object(self._init_seed),
+                "input_axes": self.input_axes, "output_axes": self.output_axes}
+
+    doc = f"""keras.initializers.{name}, filled by heinit_rs: {what}.
+
+    ``VarianceScaling(scale={scale:g}, mode={mode!r}, distribution={distribution!r})``.
+
+    Parameters
+    ----------
+    seed : int, keras.random.SeedGenerator or None
+    input_axes, output_axes : sequence of int, optional
+    """
+    cls = type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
+                                          "__doc__": doc, "__module__": __name__})
+    registered: type = keras.saving.register_keras_serializable(package=_PACKAGE)(cls)
+    return registered
+
+
+HeNormal = _preset("HeNormal", 2.0, "fan_in", "truncated_normal",
+                   "truncated N(0, 2 / fan_in)")
+HeUniform = _preset("HeUniform", 2.0, "fan_in", "uniform",
+                    "U(-sqrt(6 / fan_in), sqrt(6 / fan_in))")
+GlorotNormal = _preset("GlorotNormal", 1.0, "fan_avg", "truncated_normal",
+                       "truncated N(0, 2 / (fan_in + fan_out))")
+GlorotUniform = _preset("GlorotUniform", 1.0, "fan_avg", "uniform",
+                        "U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out))")
+LecunNormal = _preset("LecunNormal", 1.0, "fan_in", "truncated_normal",
+                      "truncated N(0, 1 / fan_in)")
+LecunUniform = _preset("LecunUniform", 1.0, "fan_in", "uniform",
+                       "U(-sqrt(3 / fan_in), sqrt(3 / fan_in))")

@@ -1,0 +1,372 @@
+"""heinit_rs for PyTorch: a drop-in for torch.nn.init.
+
+``import heinit_rs.torch as init`` replaces ``import torch.nn.init as init``: the seven random
+initializers below fill tensors in place from heinit_rs' Rust core, with torch's signatures,
+fans and gains, and every other name (``orthogonal_``, ``zeros_``, ``calculate_gain``, ...) is
+torch's own.
+
+- CPU tensors (float32, float64, float16, bfloat16; any strides; parameters that require
+  grad) are written in place through shared memory, with no copy; the autograd version
+  counter is bumped as an in-place torch op would.
+- Seeds: with no `generator`, each call takes a 64-bit key from torch's default CPU generator
+  (one ``random_`` draw), so ``torch.manual_seed(s)`` makes a program reproducible and
+  consecutive calls differ. A ``torch.Generator`` is drawn from the same way. ``seed=`` takes
+  an int or a ``heinit_rs.Generator`` instead, as the NumPy API does. A call that raises draws
+  nothing.
+- Meta tensors are left alone, as torch leaves them. Tensors on other devices (CUDA, ...) are
+  filled from the same stream through a CPU staging tensor, so a weight has the same values on
+  every device.
+- ``global_shape=`` and ``index=`` fill one block of a larger logical weight, equal bit for bit
+  to that block of the whole (docs/stream-spec.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.init as _torch_init
+
+from heinit_rs import _initializers
+from heinit_rs._checks import bfloat16_dtype
+from heinit_rs._gains import Activation
+from heinit_rs._random import MAX_SEED, Generator, StreamSource, check_seed
+
+__all__ = [
+    "init_module",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "trunc_normal_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+]
+
+Seed = int | Generator | None
+Index = _initializers.Index
+_FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+class TorchDraw(StreamSource):
+    """A torch.Generator as a heinit_rs stream source: each draw is one 64-bit ``random_``
+    from it (stream 0 of that key); a call that fails restores the generator's state."""
+
+    __slots__ = ("generator", "_saved")
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+        self._saved: torch.Tensor | None = None
+
+    def next_stream(self) -> tuple[int, int]:
+        self._saved = self.generator.get_state()
+        word = torch.empty((), dtype=torch.int64, device=self.generator.device)
+        # from = int64's minimum and no `to`: torch's full 64-bit range.
+        word.random_(-(2**63), None, generator=self.generator)
+        return int(word.item()) & MAX_SEED, 0
+
+    def _give_back(self, stream: int) -> None:
+        if self._saved is not None:
+            self.generator.set_state(self._saved)
+            self._saved = None
+
+
+def _source(generator: torch.Generator | None, seed: object) -> int | StreamSource:
+    """Where a call's key comes from: `seed` (an int or a heinit_rs.Generator), else
+    `generator`, else torch's default CPU generator."""
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("pass generator= (a torch.Generator) or seed=, not both")
+        if isinstance(seed, Generator):
+            return seed
+        return check_seed(seed, what="an int in [0, 2**64 - 1], a heinit_rs.Generator or None")
+    if generator is None:
+        return TorchDraw(torch.default_generator)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got "
+                        f"{type(generator).__name__}")
+    return TorchDraw(generator)
+
+
+def _check_tensor(tensor: object) -> torch.Tensor:
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"tensor must have dtype float32, float64, float16 or bfloat16, got "
+                        f"{tensor.dtype}")
+    if tensor.layout != torch.strided:
+        raise TypeError(f"tensor must be a strided (dense) tensor, got layout {tensor.layout}")
+    if any(stride == 0 and n > 1 for stride, n in zip(tensor.stride(), tensor.shape)):
+        raise ValueError(
+            "tensor has elements that share one memory location (stride 0, e.g. from "
+            "expand()); clone() it before filling it")
+    return tensor
+
+
+def numpy_view(tensor: torch.Tensor) -> np.ndarray:
+    """A NumPy array sharing a CPU tensor's memory (bfloat16 through ml_dtypes)."""
+    tensor = tensor.detach()
+    if tensor.dtype == torch.bfloat16:
+        bits: np.ndarray = tensor.view(torch.int16).numpy()
+        return bits.view(bfloat16_dtype("a bfloat16 tensor"))
+    view: np.ndarray = tensor.numpy()
+    return view
+
+
+def _fill(tensor: object, fill: Callable[..., np.ndarray], source: int | StreamSource,
+          global_shape: Sequence[int] | None, index: Index, **parameters: Any) -> torch.Tensor:
+    """Fill `tensor` in place with `fill` (a NumPy in-place initializer) on a view of its
+    memory, or on a CPU staging tensor copied to its device."""
+    target = _check_tensor(tensor)
+    if target.is_meta:
+        return target
+    shard = {"global_shape": global_shape, "index": index}
+    if target.device.type == "cpu":
+        fill(numpy_view(target), **parameters, seed=source, **shard)
+        if not target.is_inference():
+            torch.autograd.graph.increment_version(target)
+        return target
+    staging = torch.empty(target.shape, dtype=target.dtype)
+    fill(numpy_view(staging), **parameters, seed=source, **shard)
+    with torch.no_grad():
+        target.copy_(staging)
+    return target
+
+
+_SHARD_DOC = """
+    seed : int or heinit_rs.Generator, optional
+        Instead of `generator`: stream 0 of an int key, or a heinit_rs.Generator's next draw.
+    global_shape : sequence of int, optional
+        The shape of the whole logical weight of which `tensor` is the block `index`; fans
+        come from it.
+    index : int, slice, tuple or Ellipsis, optional
+        Which block of `global_shape` `tensor` holds (NumPy basic indexing, step-1 slices)."""
+
+
+def kaiming_normal_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str | Activation = "leaky_relu",
+                    generator: torch.Generator | None = None, *, seed: Seed = None,
+                    global_shape: Sequence[int] | None = None,
+                    index: Index = None) -> torch.Tensor:
+    """torch.nn.init.kaiming_normal_: N(0, std^2), std = gain / sqrt(fan).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A float32, float64, float16 or bfloat16 tensor with at least 2 dimensions.
+    a, mode, nonlinearity, generator
+        As torch.nn.init.kaiming_normal_.{shard}
+
+    Returns
+    -------
+    torch.Tensor
+        `tensor`, filled.
+    """
+    return _fill(tensor, _initializers.kaiming_normal_, _source(generator, seed), global_shape,
+                 index, a=a, mode=mode, nonlinearity=nonlinearity)
+
+
+def kaiming_uniform_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
+                     nonlinearity: str | Activation = "leaky_relu",
+                     generator: torch.Generator | None = None, *, seed: Seed = None,
+                     global_shape: Sequence[int] | None = None,
+                     index: Index = None) -> torch.Tensor:
+    """torch.nn.init.kaiming_uniform_: U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A float32, float64, float16 or bfloat16 tensor with at least 2 dimensions.
+    a, mode, nonlinearity, generator
+        As torch.nn.init.kaiming_uniform_.{shard}
+
+    Returns
+    -------
+    torch.Tensor
+        `tensor`, filled.
+    """
+    return _fill(tensor, _initializers.kaiming_uniform_, _source(generator, seed), global_shape,
+                 index, a=a, mode=mode, nonlinearity=nonlinearity)
+
+
+def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0,
+                   generator: torch.Generator | None = None, *, seed: Seed = None,
+                   global_shape: Sequence[int] | None = None,
+                   index: Index = None) -> torch.Tensor:
+    """torch.nn.init.xavier_normal_: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A float32, float64, float16 or bfloat16 tensor with at least 2 dimensions.
+    gain, generator
+        As torch.nn.init.xavier_normal_.{shard}
+
+    Returns
+    -------
+    torch.Tensor
+        `tensor`, filled.
+    """
+    return _fill(tensor, _initializers.xavier_normal_, _source(generator, seed), global_shape,
+                 index, gain=gain)
+
+
+def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0,
+                    generator: torch.Generator | None = None, *, seed: Seed = None,
+                    global_shape: Sequence[int] | None = None,
+                    index: Index = None) -> torch.Tensor:
+    """torch.nn.init.xavier_uniform_: U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A float32, float64, float16 or bfloat16 tensor with at least 2 dimensions.
+    gain, generator
+        As torch.nn.init.xavier_uniform_.{shard}
+
+    Returns
+    -------
+    torch.Tensor
+        `tensor`, filled.
+    """
+    return _fill(tensor, _initializers.xavier_uniform_, _source(generator, seed), global_shape,
+                 index, gain=gain)
+
+
+def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator: torch.Generator | None = None, *,
+                  seed: Seed = None, global_shape: Sequence[int] | None = None,
+                  index: Index = None) -> torch.Tensor:
+    """torch.nn.init.trunc_normal_: N(mean, std^2) truncated to [a, b] (absolute bounds).
+
+    Exact inverse CDF, one draw per value: no pile-up at the bounds in any dtype, and no
+    rejection loop (docs/stream-spec.md).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A float32, float64, float16 or bfloat16 tensor.
+    mean, std, a, b, generator
+        As torch.nn.init.trunc_normal_.{shard}
+
+    Returns
+    -------
+    torch.Tensor
+        `tensor`, filled.
+    """
+    return _fill(tensor, _initializers.trunc_normal_, _source(generator, seed), global_shape,
+                 index, mean=mean, std=std, a=a, b=b)
+
+
+def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0,
+            generator: torch.Generator | None = None, *, seed: Seed = None,
+            global_shape: Sequence[int] | None = None, index: Index = None) -> torch.Tensor:
+    """torch.nn.init.normal_: N(mean, std^2).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A float32, float64, float16 or bfloat16 tensor.
+    mean, std, generator
+        As torch.nn.init.normal_.{shard}
+
+    Returns
+    -------
+    torch.Tensor
+        `tensor`, filled.
+    """
+    return _fill(tensor, _initializers.normal_, _source(generator, seed), global_shape, index,
+                 mean=mean, std=std)
+
+
+def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0,
+             generator: torch.Generator | None = None, *, seed: Seed = None,
+             global_shape: Sequence[int] | None = None, index: Index = None) -> torch.Tensor:
+    """torch.nn.init.uniform_: U(a, b).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A float32, float64, float16 or bfloat16 tensor.
+    a, b, generator
+        As torch.nn.init.uniform_.{shard}
+
+    Returns
+    -------
+    torch.Tensor
+        `tensor`, filled.
+    """
+    return _fill(tensor, _initializers.uniform_, _source(generator, seed), global_shape, index,
+                 a=a, b=b)
+
+
+for _fn in (kaiming_normal_, kaiming_uniform_, xavier_normal_, xavier_uniform_, trunc_normal_,
+            normal_, uniform_):
+    _fn.__doc__ = (_fn.__doc__ or "").format(shard=_SHARD_DOC)
+del _fn
+
+_LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
+           torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
+
+
+def init_module(module: torch.nn.Module, nonlinearity: str = "relu", seed: Seed = None, *,
+                a: float = 0, mode: str = "fan_in",
+                generator: torch.Generator | None = None) -> torch.nn.Module:
+    """He-initialize every Linear, Conv1d/2d/3d and ConvTranspose1d/2d/3d layer of `module`.
+
+    Each weight gets ``kaiming_normal_(weight, a, mode, nonlinearity)`` (torch's layout fans,
+    as torch computes them for that weight); each bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as
+    the layer's ``reset_parameters`` sets it. Other layers are left as they are. Tensors are
+    visited in ``module.modules()`` order, one draw each.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    nonlinearity : str, default "relu"
+        The activation after these layers, for `calculate_gain`.
+    seed : int or heinit_rs.Generator, optional
+        An int seeds a heinit_rs.Generator that this call draws from, so the result depends
+        only on the seed; by default draws come from `generator` or torch's default generator.
+    a, mode, generator
+        As `kaiming_normal_`.
+
+    Returns
+    -------
+    torch.nn.Module
+        `module`.
+    """
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    source = _source(generator, seed)
+    if isinstance(source, int):
+        source = Generator(source)
+    for layer in module.modules():
+        if not isinstance(layer, _LAYERS):
+            continue
+        weight = layer.weight
+        if isinstance(weight, torch.nn.parameter.UninitializedParameter):
+            raise ValueError(f"{type(layer).__name__} has uninitialized (lazy) parameters; run "
+                             "a forward pass before init_module")
+        _fill(weight, _initializers.kaiming_normal_, source, None, None, a=a, mode=mode,
+              nonlinearity=nonlinearity)
+        if layer.bias is not None:
+            fan_in = math.prod(weight.shape[1:])
+            bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+            _fill(layer.bias, _initializers.uniform_, source, None, None, a=-bound, b=bound)
+    return module
+
+
+def __getattr__(name: str) -> Any:
+    """Every other name of torch.nn.init is torch's own."""
+    try:
+        return getattr(_torch_init, name)
+    except AttributeError:
+        raise AttributeError(f"module 'heinit_rs.torch' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(dir(_torch_init)))
+

@@ -1,0 +1,34 @@
+"""docs/frameworks.md: each example runs, in a fresh interpreter, where its framework is
+installed (the framework it imports first after the standard library)."""
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PAGE = Path(__file__).parent.parent / "docs" / "frameworks.md"
+EXAMPLES = re.findall(r"```python\n(.*?)```", PAGE.read_text(), re.DOTALL)
+NEEDS = ("torch", "flax", "jax", "keras")
+
+
+def needed(example):
+    return [name for name in NEEDS if re.search(rf"^import {name}\b", example, re.MULTILINE)]
+
+
+def test_the_page_has_an_example_per_framework():
+    assert {name for example in EXAMPLES for name in needed(example)} >= set(NEEDS)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[", ".join(needed(e)) or "numpy"
+                                                   for e in EXAMPLES])
+def test_the_example_runs(example):
+    missing = [name for name in needed(example) if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    run = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", example],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip()
