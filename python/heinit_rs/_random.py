@@ -46,6 +46,22 @@ class StreamSource:
         """Undo the draw of a call that failed, where that is possible."""
 
 
+class FixedStream(StreamSource):
+    """Stream `stream` of `key`, on every call: a draw made once and carried elsewhere (to the
+    workers that generate a Dask array's chunks)."""
+
+    __slots__ = ("key", "stream")
+
+    def __init__(self, key: int, stream: int) -> None:
+        self.key, self.stream = key, stream
+
+    def next_stream(self) -> tuple[int, int]:
+        return self.key, self.stream
+
+    def __reduce__(self) -> tuple[type, tuple[int, int]]:
+        return FixedStream, (self.key, self.stream)
+
+
 class Generator(StreamSource):
     """A 64-bit key and a count of draws: draw k of ``Generator(s)`` is stream k under key s.
 

@@ -37,6 +37,7 @@ from heinit_rs._random import MAX_SEED, Generator, StreamSource, check_seed
 
 __all__ = [
     "init_module",
+    "materialize",
     "kaiming_normal_",
     "kaiming_uniform_",
     "normal_",
@@ -119,21 +120,60 @@ def numpy_view(tensor: torch.Tensor) -> np.ndarray:
 def _fill(tensor: object, fill: Callable[..., np.ndarray], source: int | StreamSource,
           global_shape: Sequence[int] | None, index: Index, **parameters: Any) -> torch.Tensor:
     """Fill `tensor` in place with `fill` (a NumPy in-place initializer) on a view of its
-    memory, or on a CPU staging tensor copied to its device."""
+    memory, or on a CPU staging tensor copied to its device. A DTensor fills its local shard
+    from its global offset."""
     target = _check_tensor(tensor)
     if target.is_meta:
         return target
+    local = target
+    if _is_dtensor(target):
+        if global_shape is not None or index is not None:
+            raise ValueError("a DTensor knows its global shape and its shard; pass neither "
+                             "global_shape nor index")
+        local, global_shape, index = _dtensor_shard(target)
+        if local is None:  # this rank holds no part of it
+            return target
     shard = {"global_shape": global_shape, "index": index}
-    if target.device.type == "cpu":
-        fill(numpy_view(target), **parameters, seed=source, **shard)
-        if not target.is_inference():
-            torch.autograd.graph.increment_version(target)
+    if local.device.type == "cpu":
+        fill(numpy_view(local), **parameters, seed=source, **shard)
+        if not local.is_inference():
+            torch.autograd.graph.increment_version(local)
         return target
-    staging = torch.empty(target.shape, dtype=target.dtype)
+    staging = torch.empty(local.shape, dtype=local.dtype)
     fill(numpy_view(staging), **parameters, seed=source, **shard)
     with torch.no_grad():
-        target.copy_(staging)
+        local.copy_(staging)
     return target
+
+
+def _is_dtensor(tensor: torch.Tensor) -> bool:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # a torch built without distributed support
+        return False
+    return isinstance(tensor, DTensor)
+
+
+def _dtensor_shard(tensor: Any) -> tuple[torch.Tensor | None, tuple[int, ...], Index]:
+    """(local shard, global shape, index of the shard) of a DTensor with Shard or Replicate
+    placements; the local shard is None on a rank outside its mesh."""
+    from torch.distributed.tensor import Replicate, Shard
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    for placement in tensor.placements:
+        if not isinstance(placement, (Shard, Replicate)):
+            raise ValueError(f"a DTensor is filled per shard from Shard or Replicate "
+                             f"placements; got {placement}")
+    global_shape = tuple(tensor.shape)
+    if tensor.device_mesh.get_coordinate() is None:
+        return None, global_shape, None
+    local = tensor.to_local()
+    shape, offset = compute_local_shape_and_global_offset(global_shape, tensor.device_mesh,
+                                                          tensor.placements)
+    if tuple(local.shape) != tuple(shape):
+        raise ValueError(f"the DTensor's local shard has shape {tuple(local.shape)}, but its "
+                         f"placements give {tuple(shape)}")
+    return local, global_shape, tuple(slice(o, o + n) for o, n in zip(offset, shape))
 
 
 _SHARD_DOC = """
@@ -320,7 +360,9 @@ def init_module(module: torch.nn.Module, nonlinearity: str = "relu", seed: Seed 
     Each weight gets ``kaiming_normal_(weight, a, mode, nonlinearity)`` (torch's layout fans,
     as torch computes them for that weight); each bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as
     the layer's ``reset_parameters`` sets it. Other layers are left as they are. Tensors are
-    visited in ``module.modules()`` order, one draw each.
+    visited in ``module.modules()`` order, one draw each. Parameters that are DTensors (after
+    ``fully_shard`` or ``distribute_module``) fill their local shards from their global
+    offsets, so a sharded model gets the unsharded model's values.
 
     Parameters
     ----------
@@ -338,11 +380,73 @@ def init_module(module: torch.nn.Module, nonlinearity: str = "relu", seed: Seed 
     torch.nn.Module
         `module`.
     """
+    _init_layers(module, _module_source(module, generator, seed), nonlinearity, a, mode)
+    return module
+
+
+def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
+                nonlinearity: str = "relu", seed: Seed = None, *, a: float = 0,
+                mode: str = "fan_in",
+                generator: torch.Generator | None = None) -> torch.nn.Module:
+    """Give a module built on the meta device real tensors on `device`, initialized by
+    heinit_rs: ``module.to_empty(device=device)``, then `init_module`'s He initialization,
+    N(0, 1) for Embedding weights (a padding row zero), as torch's, and each other layer's own
+    ``reset_parameters`` (norms: ones and zeros). A module whose parameters were sharded on
+    the meta device (``fully_shard``) is materialized one shard per rank, each equal to its
+    block of the unsharded model.
+
+    Buffers that a module computes in ``__init__`` and does not recompute in
+    ``reset_parameters`` are left uninitialized by ``to_empty``, as torch leaves them.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    device : str or torch.device, default "cpu"
+    nonlinearity, seed, a, mode, generator
+        As `init_module`.
+
+    Returns
+    -------
+    torch.nn.Module
+        `module`, on `device`.
+    """
+    source = _module_source(module, generator, seed)
+    module.to_empty(device=device)
+    for layer in module.modules():
+        reset = getattr(layer, "reset_parameters", None)
+        if isinstance(layer, torch.nn.Embedding):
+            _fill(layer.weight, _initializers.normal_, source, None, None, mean=0.0, std=1.0)
+            if layer.padding_idx is not None:
+                _zero_row(layer.weight, layer.padding_idx)
+        elif not isinstance(layer, _LAYERS) and callable(reset):
+            reset()
+    _init_layers(module, source, nonlinearity, a, mode)
+    return module
+
+
+def _zero_row(weight: torch.Tensor, row: int) -> None:
+    """weight[row] = 0, in the shard that holds that row if weight is a DTensor."""
+    local, start = weight, 0
+    if _is_dtensor(weight):
+        shard, _, index = _dtensor_shard(weight)
+        rows = index[0] if isinstance(index, tuple) else slice(0, weight.shape[0])
+        if shard is None or not rows.start <= row < rows.stop:
+            return
+        local, start = shard, rows.start
+    with torch.no_grad():
+        local[row - start].zero_()
+
+
+def _module_source(module: object, generator: torch.Generator | None,
+                   seed: Seed) -> StreamSource:
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     source = _source(generator, seed)
-    if isinstance(source, int):
-        source = Generator(source)
+    return Generator(source) if isinstance(source, int) else source
+
+
+def _init_layers(module: torch.nn.Module, source: StreamSource, nonlinearity: str, a: float,
+                 mode: str) -> None:
     for layer in module.modules():
         if not isinstance(layer, _LAYERS):
             continue
@@ -356,7 +460,6 @@ def init_module(module: torch.nn.Module, nonlinearity: str = "relu", seed: Seed 
             fan_in = math.prod(weight.shape[1:])
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             _fill(layer.bias, _initializers.uniform_, source, None, None, a=-bound, b=bound)
-    return module
 
 
 def __getattr__(name: str) -> Any:
