@@ -5,6 +5,7 @@ propagation through a deep network under several initializations; `--train` trai
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -141,9 +142,10 @@ def torch_workloads(torch: Any, shape: tuple[int, int]) -> list[Workload]:
         name = str(torch_dtype).removeprefix("torch.")
         result.append(Workload(f"torch {name}", f"heinit_rs.torch.kaiming_normal_ on a {name} "
                                "tensor", tensor.numel(), {
-            "heinit_rs": lambda t=tensor: fast.kaiming_normal_(t, nonlinearity="relu"),
-            "torch": lambda t=tensor: torch.nn.init.kaiming_normal_(t, nonlinearity="relu"),
-            "fill": lambda t=tensor: t.fill_(1.0),
+            "heinit_rs": functools.partial(fast.kaiming_normal_, tensor, nonlinearity="relu"),
+            "torch": functools.partial(torch.nn.init.kaiming_normal_, tensor,
+                                       nonlinearity="relu"),
+            "fill": functools.partial(tensor.fill_, 1.0),
         }, itemsize=tensor.element_size()))
 
     def model(device: str | None = None) -> Any:  # 6 x 4096 x 4096 weights: 100.7M parameters

@@ -52,7 +52,8 @@ def _dask_array(new_array: NewArray, shape: tuple[int, ...], dtype: np.dtype, ch
                 seed: Seed) -> da.Array:
     """A Dask array whose every chunk is `new_array(index=chunk, seed=...)` for one draw."""
     new_array(index=np.s_[0:0] if shape else None, seed=0)  # every check, before the draw
-    normalized = da.core.normalize_chunks(chunks, shape, dtype=dtype)
+    normalized = da.core.normalize_chunks(  # type: ignore[no-untyped-call, unused-ignore]
+        chunks, shape, dtype=dtype)
     key, stream, _ = resolve_seed(seed)
     source = FixedStream(key, stream)
     name = f"heinit_rs-{tokenize(new_array, key, stream, normalized)}"
@@ -63,7 +64,8 @@ def _dask_array(new_array: NewArray, shape: tuple[int, ...], dtype: np.dtype, ch
                       for a, i in enumerate(position))
         graph[(name, *position)] = (_block, new_array, source, index)
     layers = HighLevelGraph.from_collections(name, graph, dependencies=())
-    return da.Array(layers, name, normalized, meta=np.empty((0,) * len(shape), dtype))
+    meta = np.empty((0,) * len(shape), dtype)
+    return da.Array(layers, name, normalized, meta=meta)  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_in",

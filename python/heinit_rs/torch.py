@@ -130,9 +130,10 @@ def _fill(tensor: object, fill: Callable[..., np.ndarray], source: int | StreamS
         if global_shape is not None or index is not None:
             raise ValueError("a DTensor knows its global shape and its shard; pass neither "
                              "global_shape nor index")
-        local, global_shape, index = _dtensor_shard(target)
-        if local is None:  # this rank holds no part of it
+        shard_of_rank, global_shape, index = _dtensor_shard(target)
+        if shard_of_rank is None:  # this rank holds no part of it
             return target
+        local = shard_of_rank
     shard = {"global_shape": global_shape, "index": index}
     if local.device.type == "cpu":
         fill(numpy_view(local), **parameters, seed=source, **shard)
@@ -154,7 +155,8 @@ def _is_dtensor(tensor: torch.Tensor) -> bool:
     return isinstance(tensor, DTensor)
 
 
-def _dtensor_shard(tensor: Any) -> tuple[torch.Tensor | None, tuple[int, ...], Index]:
+def _dtensor_shard(
+        tensor: Any) -> tuple[torch.Tensor | None, tuple[int, ...], tuple[slice, ...] | None]:
     """(local shard, global shape, index of the shard) of a DTensor with Shard or Replicate
     placements; the local shard is None on a rank outside its mesh."""
     from torch.distributed.tensor import Replicate, Shard
@@ -429,9 +431,9 @@ def _zero_row(weight: torch.Tensor, row: int) -> None:
     local, start = weight, 0
     if _is_dtensor(weight):
         shard, _, index = _dtensor_shard(weight)
-        rows = index[0] if isinstance(index, tuple) else slice(0, weight.shape[0])
-        if shard is None or not rows.start <= row < rows.stop:
+        if shard is None or index is None or not index[0].start <= row < index[0].stop:
             return
+        rows = index[0]
         local, start = shard, rows.start
     with torch.no_grad():
         local[row - start].zero_()
