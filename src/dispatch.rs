@@ -7,6 +7,7 @@
 //! so tests can compare them.
 
 use crate::error::Error;
+use crate::isa::Portable;
 #[cfg(target_arch = "x86_64")]
 use crate::isa::{Avx2, Avx512};
 #[cfg(target_arch = "x86_64")]
@@ -67,13 +68,17 @@ impl Path {
         match self {
             Path::Scalar | Path::Baseline => true,
             #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Path::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("f16c")
+            }
             #[cfg(target_arch = "x86_64")]
             Path::Avx512 => {
                 std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512dq")
                     && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("f16c")
             }
             #[cfg(target_arch = "aarch64")]
             Path::Neon => true,
@@ -140,22 +145,22 @@ pub fn set_path(path: Path) -> Result<(), Error> {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 fn fill_run_avx2<S: Store, X: Transform<S::Real>>(
     x: &X,
     stream: &Stream,
     out: &mut [S],
     first: u64,
 ) {
-    // SAFETY: this function only runs on CPUs with AVX2 (its target feature).
+    // SAFETY: this function only runs on CPUs with AVX2 and F16C (its target features).
     let isa = unsafe { Avx2::new() };
-    fill_rounded(out, first, |values, first| {
+    fill_rounded(isa, out, first, |values, first| {
         fill_run_with(x, isa, stream, values, first)
     })
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,f16c")]
 fn fill_run_avx512<S: Store, X: Transform<S::Real>>(
     x: &X,
     stream: &Stream,
@@ -164,7 +169,7 @@ fn fill_run_avx512<S: Store, X: Transform<S::Real>>(
 ) {
     // SAFETY: this function only runs on CPUs with AVX-512 F/BW/DQ/VL (its target features).
     let isa = unsafe { Avx512::new() };
-    fill_rounded(out, first, |values, first| {
+    fill_rounded(isa, out, first, |values, first| {
         fill_run_with(x, isa, stream, values, first)
     })
 }
@@ -179,8 +184,12 @@ pub fn fill_run_on<S: Store, X: Transform<S::Real>>(
     first: u64,
 ) {
     match path {
-        Path::Scalar => fill_rounded(out, first, |v, first| fill_scalar(x, stream, v, first)),
-        Path::Baseline => fill_rounded(out, first, |v, first| fill_run(x, stream, v, first)),
+        Path::Scalar => fill_rounded(Portable, out, first, |v, first| {
+            fill_scalar(x, stream, v, first)
+        }),
+        Path::Baseline => fill_rounded(Portable, out, first, |v, first| {
+            fill_run(x, stream, v, first)
+        }),
         // SAFETY: `current`/`set_path` only select these paths after checking the CPU has them.
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 => unsafe { fill_run_avx2(x, stream, out, first) },
@@ -188,11 +197,13 @@ pub fn fill_run_on<S: Store, X: Transform<S::Real>>(
         #[cfg(target_arch = "x86_64")]
         Path::Avx512 => unsafe { fill_run_avx512(x, stream, out, first) },
         #[cfg(target_arch = "aarch64")]
-        Path::Neon => fill_rounded(out, first, |v, first| {
+        Path::Neon => fill_rounded(Portable, out, first, |v, first| {
             crate::kernel::fill_run_with(x, crate::isa::Neon, stream, v, first)
         }),
         // `current`/`set_path` never select a path the CPU lacks.
-        _ => fill_rounded(out, first, |v, first| fill_run(x, stream, v, first)),
+        _ => fill_rounded(Portable, out, first, |v, first| {
+            fill_run(x, stream, v, first)
+        }),
     }
 }
 

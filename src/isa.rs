@@ -6,9 +6,9 @@
 //! in dispatch.rs.
 
 use crate::lanes::{TailLanes, MAX_BATCH};
-use crate::math::ndtri_f32_poly;
+use crate::math::{f16_bits_from_f32, ndtri_f32_poly};
 #[cfg(target_arch = "x86_64")]
-use crate::math::{ndtri_f32_poly_avx2, ndtri_f32_poly_avx512};
+use crate::math::{f16_bits_from_f32_f16c, ndtri_f32_poly_avx2, ndtri_f32_poly_avx512};
 #[cfg(target_arch = "x86_64")]
 use crate::philox::{blocks_avx2, blocks_avx512, blocks_avx512_groups};
 use crate::philox::{Stream, LANES};
@@ -43,6 +43,13 @@ pub trait Isa: Copy {
             *slot = ndtri_f32_poly(s, t);
         }
     }
+    /// `out[j]` = `values[j]` rounded to binary16 bits (`f16_bits_from_f32`).
+    #[inline(always)]
+    fn round_f16(self, out: &mut [u16], values: &[f32]) {
+        for (slot, &v) in out.iter_mut().zip(values) {
+            *slot = f16_bits_from_f32(v);
+        }
+    }
 }
 
 /// Plain Rust, vectorised by LLVM for whatever the enclosing function is compiled for.
@@ -60,7 +67,7 @@ impl Isa for Portable {
 /// `unsafe` kernels. The token is made only inside the `#[target_feature]` function of its set.
 macro_rules! target_isa {
     ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident
-     $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)?) => {
+     $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)? $(, f16: $round_f16:path)?) => {
         $(#[$doc])*
         #[cfg(target_arch = "x86_64")]
         #[derive(Clone, Copy)]
@@ -114,18 +121,25 @@ macro_rules! target_isa {
                 // SAFETY: as above.
                 unsafe { $poly(segment, t, out) }
             }
+            $(
+            #[inline(always)]
+            fn round_f16(self, out: &mut [u16], values: &[f32]) {
+                // SAFETY: as above (the set's entry point also enables F16C).
+                unsafe { $round_f16(out, values) }
+            }
+            )?
         }
     };
 }
 
 target_isa!(
-    /// AVX2, made only in dispatch's `fill_run_avx2`.
-    Avx2, blocks_avx2, ndtri_f32_poly_avx2
+    /// AVX2 with F16C, made only in dispatch's `fill_run_avx2`.
+    Avx2, blocks_avx2, ndtri_f32_poly_avx2, f16: f16_bits_from_f32_f16c
 );
 target_isa!(
-    /// AVX-512 F/BW/DQ/VL, made only in dispatch's `fill_run_avx512`.
+    /// AVX-512 F/BW/DQ/VL with F16C, made only in dispatch's `fill_run_avx512`.
     Avx512, blocks_avx512, ndtri_f32_poly_avx512,
-    pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512
+    pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512, f16: f16_bits_from_f32_f16c
 );
 
 /// NEON, which every aarch64 CPU has, so no proof token is needed. Only Philox is written by

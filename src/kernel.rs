@@ -14,7 +14,8 @@ const ROUND_CHUNK: usize = 1024;
 /// float32 copy of the array is ever made). Inlined into each instruction set's entry point,
 /// the rounding loop is vectorised for that set.
 #[inline(always)]
-pub fn fill_rounded<S: Store>(
+pub fn fill_rounded<S: Store, I: Isa>(
+    isa: I,
     out: &mut [S],
     first: u64,
     mut fill: impl FnMut(&mut [S::Real], u64),
@@ -26,9 +27,7 @@ pub fn fill_rounded<S: Store>(
     for (k, chunk) in out.chunks_mut(ROUND_CHUNK).enumerate() {
         let values = &mut buffer[..chunk.len()];
         fill(values, first + (k * ROUND_CHUNK) as u64);
-        for (slot, &v) in chunk.iter_mut().zip(values.iter()) {
-            *slot = S::from_real(v);
-        }
+        S::round_into(isa, chunk, values);
     }
 }
 

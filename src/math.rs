@@ -450,6 +450,65 @@ impl FarTail {
     }
 }
 
+/// `x` rounded to IEEE 754 binary16 (nearest, ties to even), as its bits, with subnormals and
+/// overflow to infinity as the hardware conversion gives them; a NaN becomes a quiet NaN.
+#[inline(always)]
+pub fn f16_bits_from_f32(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exponent = ((bits >> 23) & 0xff) as i32;
+    let mantissa = bits & 0x7f_ffff;
+    if exponent == 0xff {
+        let quiet = if mantissa != 0 { 0x200 } else { 0 };
+        return sign | 0x7c00 | quiet;
+    }
+    let biased = exponent - 127 + 15;
+    if biased >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if biased <= 0 {
+        // Subnormal (or zero): the value over 2^-24, rounded to nearest even.
+        if biased < -10 {
+            return sign;
+        }
+        let significand = mantissa | 0x80_0000;
+        let shift = (14 - biased) as u32;
+        let rounded =
+            (significand + (1 << (shift - 1)) - 1 + ((significand >> shift) & 1)) >> shift;
+        return sign | rounded as u16;
+    }
+    let rounded = (mantissa + 0xfff + ((mantissa >> 13) & 1)) >> 13;
+    // A carry out of the mantissa moves into the exponent, up to infinity.
+    sign | (((biased as u32) << 10) + rounded) as u16
+}
+
+/// `f16_bits_from_f32` on every element with F16C's `vcvtps2ph` (round to nearest even), 8
+/// at a time: the same bits for every non-NaN value.
+///
+/// # Safety
+/// The CPU must support AVX and F16C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+#[inline]
+pub unsafe fn f16_bits_from_f32_f16c(out: &mut [u16], values: &[f32]) {
+    use core::arch::x86_64::*;
+    let n = out.len().min(values.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n elements of both slices: one unaligned 256-bit load and one
+        // unaligned 128-bit store.
+        unsafe {
+            let v = _mm256_loadu_ps(values.as_ptr().add(i));
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+            _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), h);
+        }
+        i += 8;
+    }
+    for (slot, &v) in out[i..n].iter_mut().zip(&values[i..n]) {
+        *slot = f16_bits_from_f32(v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -350,6 +350,14 @@ pub trait Store: Copy + Send + Sync + 'static {
     fn as_real(out: &mut [Self]) -> Option<&mut [Self::Real]>;
     /// `x` rounded to this format, to nearest with ties to even.
     fn from_real(x: Self::Real) -> Self;
+    /// `out[j] = from_real(values[j])`, with `isa`'s conversion where it has one.
+    #[inline(always)]
+    fn round_into<I: Isa>(isa: I, out: &mut [Self], values: &[Self::Real]) {
+        let _ = isa;
+        for (slot, &v) in out.iter_mut().zip(values) {
+            *slot = Self::from_real(v);
+        }
+    }
     /// The bounds of a bounded distribution as this format holds them: [low, high] moved
     /// inwards to values it represents, so that every rounded value stays inside [low, high].
     fn inside(low: f64, high: f64) -> (f64, f64);
@@ -389,6 +397,14 @@ pub struct BF16(pub u16);
 /// A 16-bit format: its rounding from float32 and its exact value as a float64.
 pub trait Bits16: Copy + Send + Sync + 'static {
     fn from_f32(x: f32) -> Self;
+    /// `out[j] = from_f32(values[j])`, with `isa`'s conversion where it has one.
+    #[inline(always)]
+    fn round_many<I: Isa>(isa: I, out: &mut [Self], values: &[f32]) {
+        let _ = isa;
+        for (slot, &v) in out.iter_mut().zip(values) {
+            *slot = Self::from_f32(v);
+        }
+    }
     fn to_f64(self) -> f64;
     fn bits(self) -> u16;
     fn from_bits(bits: u16) -> Self;
@@ -418,32 +434,13 @@ impl Bits16 for BF16 {
 impl Bits16 for F16 {
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
-        let bits = x.to_bits();
-        let sign = ((bits >> 16) & 0x8000) as u16;
-        let exponent = ((bits >> 23) & 0xff) as i32;
-        let mantissa = bits & 0x7f_ffff;
-        if exponent == 0xff {
-            let quiet = if mantissa != 0 { 0x200 } else { 0 };
-            return F16(sign | 0x7c00 | quiet);
-        }
-        let biased = exponent - 127 + 15;
-        if biased >= 0x1f {
-            return F16(sign | 0x7c00);
-        }
-        if biased <= 0 {
-            // Subnormal (or zero): the value over 2^-24, rounded to nearest even.
-            if biased < -10 {
-                return F16(sign);
-            }
-            let significand = mantissa | 0x80_0000;
-            let shift = (14 - biased) as u32;
-            let rounded =
-                (significand + (1 << (shift - 1)) - 1 + ((significand >> shift) & 1)) >> shift;
-            return F16(sign | rounded as u16);
-        }
-        let rounded = (mantissa + 0xfff + ((mantissa >> 13) & 1)) >> 13;
-        // A carry out of the mantissa moves into the exponent, up to infinity.
-        F16(sign | (((biased as u32) << 10) + rounded) as u16)
+        F16(f16_bits_from_f32(x))
+    }
+    #[inline(always)]
+    fn round_many<I: Isa>(isa: I, out: &mut [Self], values: &[f32]) {
+        // SAFETY: F16 is a `repr(transparent)` u16, so the slices have the same layout.
+        let bits = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) };
+        isa.round_f16(bits, values)
     }
     fn to_f64(self) -> f64 {
         let sign = if self.0 & 0x8000 != 0 { -1.0 } else { 1.0 };
@@ -487,6 +484,10 @@ macro_rules! store_as_bits16 {
             #[inline(always)]
             fn from_real(x: f32) -> $t {
                 <$t as Bits16>::from_f32(x)
+            }
+            #[inline(always)]
+            fn round_into<I: Isa>(isa: I, out: &mut [$t], values: &[f32]) {
+                <$t as Bits16>::round_many(isa, out, values)
             }
             fn inside(low: f64, high: f64) -> (f64, f64) {
                 let mut up = <$t>::from_f32(low as f32);

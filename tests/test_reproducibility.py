@@ -24,7 +24,7 @@ FUNCTIONS = {
 
 
 def bits(arr):
-    return arr.view(np.uint32 if arr.dtype == np.float32 else np.uint64).copy()
+    return arr.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[arr.dtype.itemsize]).copy()
 
 
 def test_philox_known_answer_vectors():
@@ -241,16 +241,30 @@ def _require(path):
 
 @pytest.mark.parametrize("path", ALL_PATHS)
 @pytest.mark.parametrize("name", FUNCTIONS)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_every_simd_path_gives_identical_bits(path, name, dtype, simd_path):
     """Each path, including the one this CPU picks by default, equals the scalar reference;
-    a path this CPU lacks is reported as a skip, not passed over."""
+    a path this CPU lacks is reported as a skip, not passed over. float16 is rounded by F16C
+    on the avx2 and avx512 paths and in software on the others."""
     _require(path)
     _core.set_simd_path("scalar")
     reference = bits(FUNCTIONS[name](np.empty((333, 517), dtype), seed=21))
     _core.set_simd_path(path)
     assert _core.get_simd_path() == path
     result = bits(FUNCTIONS[name](np.empty((333, 517), dtype), seed=21))
+    np.testing.assert_array_equal(result, reference, err_msg=path)
+
+
+@pytest.mark.parametrize("path", ALL_PATHS)
+@pytest.mark.parametrize("std", [1e-6, 1.0, 9000.0])
+def test_float16_rounding_is_the_same_on_every_path(path, std, simd_path):
+    """Subnormals (std 1e-6), normal values and values near float16's largest (std 9000 reaches
+    about 57000): F16C's rounding equals the software rounding of the other paths."""
+    _require(path)
+    _core.set_simd_path("scalar")
+    reference = bits(h.normal_(np.empty(100_003, np.float16), 0.0, std, seed=4))
+    _core.set_simd_path(path)
+    result = bits(h.normal_(np.empty(100_003, np.float16), 0.0, std, seed=4))
     np.testing.assert_array_equal(result, reference, err_msg=path)
 
 
