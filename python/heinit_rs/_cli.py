@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -132,11 +133,8 @@ def torch_workloads(torch: Any, shape: tuple[int, int]) -> list[Workload]:
 
     result = []
     dtypes = [torch.float32]
-    try:
-        import ml_dtypes  # noqa: F401
+    if importlib.util.find_spec("ml_dtypes") is not None:  # bfloat16 tensors need it
         dtypes.append(torch.bfloat16)
-    except ImportError:
-        pass
     for torch_dtype in dtypes:
         tensor = torch.empty(shape, dtype=torch_dtype)
         name = str(torch_dtype).removeprefix("torch.")

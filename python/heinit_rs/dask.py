@@ -94,6 +94,26 @@ def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_
     return _dask_array(new_array, checked, resolved, chunks, seed)
 
 
+def _named(fn: Callable[..., da.Array], name: str, arguments: str) -> Callable[..., da.Array]:
+    """`fn` named and documented as the Dask twin of `heinit_rs.<name>`."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"""`heinit_rs.{name}` as a Dask array, one task per chunk.
+
+    Parameters
+    ----------
+    {arguments}
+        As `heinit_rs.{name}`.
+    chunks : str, int or tuple, default "auto"
+        Dask's chunks.
+
+    Returns
+    -------
+    dask.array.Array
+        Equal, computed, to ``heinit_rs.{name}(shape, ..., seed=seed)``.
+    """
+    return fn
+
+
 def _preset(name: str) -> Callable[..., da.Array]:
     numpy_preset = getattr(_initializers, name)
 
@@ -106,22 +126,7 @@ def _preset(name: str) -> Callable[..., da.Array]:
                                       out_axis=out_axis, batch_axis=batch_axis, dtype=resolved)
         return _dask_array(new_array, checked, resolved, chunks, seed)
 
-    preset.__name__ = preset.__qualname__ = name
-    preset.__doc__ = f"""`heinit_rs.{name}` as a Dask array, one task per chunk.
-
-    Parameters
-    ----------
-    shape, layout, in_axis, out_axis, batch_axis, dtype, seed
-        As `heinit_rs.{name}`.
-    chunks : str, int or tuple, default "auto"
-        Dask's chunks.
-
-    Returns
-    -------
-    dask.array.Array
-        Equal, computed, to ``heinit_rs.{name}(shape, ..., seed=seed)``.
-    """
-    return preset
+    return _named(preset, name, "shape, layout, in_axis, out_axis, batch_axis, dtype, seed")
 
 
 he_normal = _preset("he_normal")
@@ -142,23 +147,8 @@ def _kaiming(numpy_function: NewArray) -> Callable[..., da.Array]:
                                       layout=layout, dtype=resolved)
         return _dask_array(new_array, checked, resolved, chunks, seed)
 
-    name = numpy_function.__name__
-    kaiming.__name__ = kaiming.__qualname__ = name
-    kaiming.__doc__ = f"""`heinit_rs.{name}` as a Dask array, one task per chunk.
-
-    Parameters
-    ----------
-    shape, a, mode, nonlinearity, layout, dtype, seed
-        As `heinit_rs.{name}`.
-    chunks : str, int or tuple, default "auto"
-        Dask's chunks.
-
-    Returns
-    -------
-    dask.array.Array
-        Equal, computed, to ``heinit_rs.{name}(shape, ..., seed=seed)``.
-    """
-    return kaiming
+    return _named(kaiming, numpy_function.__name__,
+                  "shape, a, mode, nonlinearity, layout, dtype, seed")
 
 
 kaiming_normal = _kaiming(_initializers.kaiming_normal)

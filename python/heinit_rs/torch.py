@@ -22,6 +22,7 @@ torch's own.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -194,18 +195,6 @@ def kaiming_normal_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
                     global_shape: Sequence[int] | None = None,
                     index: Index = None) -> torch.Tensor:
     """torch.nn.init.kaiming_normal_: N(0, std^2), std = gain / sqrt(fan).
-
-    Parameters
-    ----------
-    tensor : torch.Tensor
-        A float32, float64, float16 or bfloat16 tensor with at least 2 dimensions.
-    a, mode, nonlinearity, generator
-        As torch.nn.init.kaiming_normal_.{shard}
-
-    Returns
-    -------
-    torch.Tensor
-        `tensor`, filled.
     """
     return _fill(tensor, _initializers.kaiming_normal_, _source(generator, seed), global_shape,
                  index, a=a, mode=mode, nonlinearity=nonlinearity)
@@ -217,18 +206,6 @@ def kaiming_uniform_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
                      global_shape: Sequence[int] | None = None,
                      index: Index = None) -> torch.Tensor:
     """torch.nn.init.kaiming_uniform_: U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan).
-
-    Parameters
-    ----------
-    tensor : torch.Tensor
-        A float32, float64, float16 or bfloat16 tensor with at least 2 dimensions.
-    a, mode, nonlinearity, generator
-        As torch.nn.init.kaiming_uniform_.{shard}
-
-    Returns
-    -------
-    torch.Tensor
-        `tensor`, filled.
     """
     return _fill(tensor, _initializers.kaiming_uniform_, _source(generator, seed), global_shape,
                  index, a=a, mode=mode, nonlinearity=nonlinearity)
@@ -239,18 +216,6 @@ def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0,
                    global_shape: Sequence[int] | None = None,
                    index: Index = None) -> torch.Tensor:
     """torch.nn.init.xavier_normal_: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
-
-    Parameters
-    ----------
-    tensor : torch.Tensor
-        A float32, float64, float16 or bfloat16 tensor with at least 2 dimensions.
-    gain, generator
-        As torch.nn.init.xavier_normal_.{shard}
-
-    Returns
-    -------
-    torch.Tensor
-        `tensor`, filled.
     """
     return _fill(tensor, _initializers.xavier_normal_, _source(generator, seed), global_shape,
                  index, gain=gain)
@@ -261,18 +226,6 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0,
                     global_shape: Sequence[int] | None = None,
                     index: Index = None) -> torch.Tensor:
     """torch.nn.init.xavier_uniform_: U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)).
-
-    Parameters
-    ----------
-    tensor : torch.Tensor
-        A float32, float64, float16 or bfloat16 tensor with at least 2 dimensions.
-    gain, generator
-        As torch.nn.init.xavier_uniform_.{shard}
-
-    Returns
-    -------
-    torch.Tensor
-        `tensor`, filled.
     """
     return _fill(tensor, _initializers.xavier_uniform_, _source(generator, seed), global_shape,
                  index, gain=gain)
@@ -286,18 +239,6 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
 
     Exact inverse CDF, one draw per value: no pile-up at the bounds in any dtype, and no
     rejection loop (docs/stream-spec.md).
-
-    Parameters
-    ----------
-    tensor : torch.Tensor
-        A float32, float64, float16 or bfloat16 tensor.
-    mean, std, a, b, generator
-        As torch.nn.init.trunc_normal_.{shard}
-
-    Returns
-    -------
-    torch.Tensor
-        `tensor`, filled.
     """
     return _fill(tensor, _initializers.trunc_normal_, _source(generator, seed), global_shape,
                  index, mean=mean, std=std, a=a, b=b)
@@ -307,18 +248,6 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0,
             generator: torch.Generator | None = None, *, seed: Seed = None,
             global_shape: Sequence[int] | None = None, index: Index = None) -> torch.Tensor:
     """torch.nn.init.normal_: N(mean, std^2).
-
-    Parameters
-    ----------
-    tensor : torch.Tensor
-        A float32, float64, float16 or bfloat16 tensor.
-    mean, std, generator
-        As torch.nn.init.normal_.{shard}
-
-    Returns
-    -------
-    torch.Tensor
-        `tensor`, filled.
     """
     return _fill(tensor, _initializers.normal_, _source(generator, seed), global_shape, index,
                  mean=mean, std=std)
@@ -328,26 +257,36 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0,
              generator: torch.Generator | None = None, *, seed: Seed = None,
              global_shape: Sequence[int] | None = None, index: Index = None) -> torch.Tensor:
     """torch.nn.init.uniform_: U(a, b).
+    """
+    return _fill(tensor, _initializers.uniform_, _source(generator, seed), global_shape, index,
+                 a=a, b=b)
+
+
+def _complete_docstring(fn: Callable[..., torch.Tensor]) -> None:
+    """Append the sections every drop-in shares: its torch arguments are those of the
+    signature between `tensor` and `generator`."""
+    names = list(inspect.signature(fn).parameters)
+    torch_arguments = ", ".join(names[1:names.index("generator") + 1])
+    fans = " with at least 2 dimensions" if fn.__name__.startswith(("kaiming", "xavier")) else ""
+    fn.__doc__ = f"""{(fn.__doc__ or "").rstrip()}
 
     Parameters
     ----------
     tensor : torch.Tensor
-        A float32, float64, float16 or bfloat16 tensor.
-    a, b, generator
-        As torch.nn.init.uniform_.{shard}
+        A float32, float64, float16 or bfloat16 tensor{fans}.
+    {torch_arguments}
+        As torch.nn.init.{fn.__name__}.{_SHARD_DOC}
 
     Returns
     -------
     torch.Tensor
         `tensor`, filled.
     """
-    return _fill(tensor, _initializers.uniform_, _source(generator, seed), global_shape, index,
-                 a=a, b=b)
 
 
 for _fn in (kaiming_normal_, kaiming_uniform_, xavier_normal_, xavier_uniform_, trunc_normal_,
             normal_, uniform_):
-    _fn.__doc__ = (_fn.__doc__ or "").format(shard=_SHARD_DOC)
+    _complete_docstring(_fn)
 del _fn
 
 _LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
