@@ -8,7 +8,9 @@
 use crate::lanes::{TailLanes, MAX_BATCH};
 use crate::math::{f16_bits_from_f32, ndtri_f32_poly};
 #[cfg(target_arch = "x86_64")]
-use crate::math::{f16_bits_from_f32_f16c, ndtri_f32_poly_avx2, ndtri_f32_poly_avx512};
+use crate::math::{
+    f16_bits_from_f32_f16c, ndtri_f32_poly_avx2, ndtri_f32_poly_avx512, ndtri_f32_poly_sse2,
+};
 #[cfg(target_arch = "x86_64")]
 use crate::philox::{blocks_avx2, blocks_avx512, blocks_avx512_groups};
 use crate::philox::{Stream, LANES};
@@ -60,6 +62,18 @@ impl Isa for Portable {
     #[inline(always)]
     fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
         stream.blocks(first)
+    }
+    /// On x86_64, SSE2's loads and transposes (every such CPU has SSE2); elsewhere the
+    /// default, scalar loads.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn ndtri_f32_poly_many(
+        self,
+        segment: &[u32; MAX_BATCH],
+        t: &[f32; MAX_BATCH],
+        out: &mut [f32; MAX_BATCH],
+    ) {
+        ndtri_f32_poly_sse2(segment, t, out)
     }
 }
 

@@ -134,9 +134,32 @@ pub unsafe fn ndtri_f32_poly_avx512(segment: &[u32; 64], t: &[f32; 64], out: &mu
     }
 }
 
-/// `ndtri_f32_poly` on 64 lanes with AVX2: a coefficient's 32 segments fill four registers;
-/// `vpermps` picks within each by the segment's low three bits, and two rounds of blends by
-/// bits 3 and 4 pick the register. Same multiplies and adds as the scalar code.
+/// The table by rows padded to 8 (coefficients 0-5, then two zeros), 32-byte aligned: one
+/// segment's coefficients are two 128-bit loads.
+#[cfg(target_arch = "x86_64")]
+#[repr(C, align(32))]
+struct NdtriF32Rows([[f32; 8]; 32]);
+
+#[cfg(target_arch = "x86_64")]
+static NDTRI_F32_ROWS: NdtriF32Rows = {
+    let mut rows = [[0f32; 8]; 32];
+    let mut i = 0;
+    while i < 32 {
+        let mut k = 0;
+        while k < 6 {
+            rows[i][k] = NDTRI_F32_TABLE[i][k];
+            k += 1;
+        }
+        i += 1;
+    }
+    NdtriF32Rows(rows)
+};
+
+/// `ndtri_f32_poly` on 64 lanes with AVX2, 8 at a time: each lane's row of coefficients is
+/// loaded by its segment (`% 32`, as the scalar code), lanes j and j + 4 into one register,
+/// and a 4 x 4 transpose within each 128-bit half turns the rows into coefficient vectors in
+/// lane order. Loads and in-lane shuffles instead of the 32-entry register lookups (four
+/// `vpermps` and three blends a coefficient). Same multiplies and adds as the scalar code.
 ///
 /// # Safety
 /// The CPU must support AVX2.
@@ -145,45 +168,94 @@ pub unsafe fn ndtri_f32_poly_avx512(segment: &[u32; 64], t: &[f32; 64], out: &mu
 #[inline]
 pub unsafe fn ndtri_f32_poly_avx2(segment: &[u32; 64], t: &[f32; 64], out: &mut [f32; 64]) {
     use core::arch::x86_64::*;
-    let column = |k: usize| -> [__m256; 4] {
-        core::array::from_fn(|r| {
-            // SAFETY: each pointer here and below addresses 8 in-bounds elements of a 32- or
-            // 64-element array, one unaligned 256-bit access.
-            unsafe { _mm256_loadu_ps(NDTRI_F32_COLUMNS[k][8 * r..].as_ptr()) }
-        })
-    };
-    let columns: [[__m256; 4]; 6] = core::array::from_fn(column);
-    for chunk in 0..8 {
-        let at = 8 * chunk;
+    let rows = NDTRI_F32_ROWS.0.as_ptr().cast::<f32>();
+    let coefficients = |at: usize| -> [__m256; 6] {
+        let row = |lane: usize| {
+            let s = (segment[at + lane] % NDTRI_F32_SEGMENTS) as usize;
+            // SAFETY: s < 32, so the row's 8 floats are inside the 32 x 8 table.
+            unsafe { rows.add(8 * s) }
+        };
+        // Lanes j (low half) and j + 4 (high half): coefficients 0-3, then 4-5 (and padding).
+        // SAFETY: each address starts 4 in-bounds floats of a row.
+        let first: [__m256; 4] =
+            core::array::from_fn(|j| unsafe { _mm256_loadu2_m128(row(j + 4), row(j)) });
         // SAFETY: as above.
-        let (index, t) = unsafe {
-            (
-                _mm256_loadu_si256(segment[at..].as_ptr().cast()),
-                _mm256_loadu_ps(t[at..].as_ptr()),
-            )
-        };
-        // Bits 3 and 4 of the segment moved to the sign bit, where `blendv` looks.
-        let bit3 = _mm256_castsi256_ps(_mm256_slli_epi32::<28>(index));
-        let bit4 = _mm256_castsi256_ps(_mm256_slli_epi32::<27>(index));
-        let pick = |[c0, c1, c2, c3]: [__m256; 4]| {
-            let low = _mm256_blendv_ps(
-                _mm256_permutevar8x32_ps(c0, index),
-                _mm256_permutevar8x32_ps(c1, index),
-                bit3,
-            );
-            let high = _mm256_blendv_ps(
-                _mm256_permutevar8x32_ps(c2, index),
-                _mm256_permutevar8x32_ps(c3, index),
-                bit3,
-            );
-            _mm256_blendv_ps(low, high, bit4)
-        };
-        let mut p = pick(columns[5]);
-        for &c in columns[..5].iter().rev() {
-            p = _mm256_add_ps(_mm256_mul_ps(p, t), pick(c));
+        let last: [__m256; 4] = core::array::from_fn(|j| unsafe {
+            _mm256_loadu2_m128(row(j + 4).add(4), row(j).add(4))
+        });
+        let low01 = _mm256_unpacklo_ps(first[0], first[1]);
+        let high01 = _mm256_unpackhi_ps(first[0], first[1]);
+        let low23 = _mm256_unpacklo_ps(first[2], first[3]);
+        let high23 = _mm256_unpackhi_ps(first[2], first[3]);
+        let tail01 = _mm256_unpacklo_ps(last[0], last[1]);
+        let tail23 = _mm256_unpacklo_ps(last[2], last[3]);
+        [
+            _mm256_shuffle_ps::<0x44>(low01, low23),
+            _mm256_shuffle_ps::<0xee>(low01, low23),
+            _mm256_shuffle_ps::<0x44>(high01, high23),
+            _mm256_shuffle_ps::<0xee>(high01, high23),
+            _mm256_shuffle_ps::<0x44>(tail01, tail23),
+            _mm256_shuffle_ps::<0xee>(tail01, tail23),
+        ]
+    };
+    for at in (0..64).step_by(8) {
+        let c = coefficients(at);
+        // SAFETY: 8 in-bounds elements of a 64-element array, one unaligned 256-bit access.
+        let t = unsafe { _mm256_loadu_ps(t[at..].as_ptr()) };
+        let mut p = c[5];
+        for &ck in c[..5].iter().rev() {
+            p = _mm256_add_ps(_mm256_mul_ps(p, t), ck);
         }
         // SAFETY: as above.
         unsafe { _mm256_storeu_ps(out[at..].as_mut_ptr(), p) };
+    }
+}
+
+/// `ndtri_f32_poly` on 64 lanes with SSE2, which every x86_64 CPU has (the baseline path),
+/// 4 at a time: each lane's row is loaded by its segment and a 4 x 4 transpose turns the rows
+/// into coefficient vectors, as `ndtri_f32_poly_avx2` does 8 at a time. Same multiplies and
+/// adds as the scalar code.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn ndtri_f32_poly_sse2(segment: &[u32; 64], t: &[f32; 64], out: &mut [f32; 64]) {
+    use core::arch::x86_64::*;
+    let rows = NDTRI_F32_ROWS.0.as_ptr().cast::<f32>();
+    for at in (0..64).step_by(4) {
+        let row = |lane: usize| {
+            let s = (segment[at + lane] % NDTRI_F32_SEGMENTS) as usize;
+            // SAFETY: s < 32, so the row's 8 floats are inside the 32 x 8 table.
+            unsafe { rows.add(8 * s) }
+        };
+        // SAFETY: each address starts 4 in-bounds floats of a row; SSE2 is part of x86_64.
+        let (first, last): ([__m128; 4], [__m128; 4]) = unsafe {
+            (
+                core::array::from_fn(|j| _mm_loadu_ps(row(j))),
+                core::array::from_fn(|j| _mm_loadu_ps(row(j).add(4))),
+            )
+        };
+        // SAFETY: SSE2 is part of x86_64; 4 in-bounds elements of 64-element arrays.
+        unsafe {
+            let low01 = _mm_unpacklo_ps(first[0], first[1]);
+            let high01 = _mm_unpackhi_ps(first[0], first[1]);
+            let low23 = _mm_unpacklo_ps(first[2], first[3]);
+            let high23 = _mm_unpackhi_ps(first[2], first[3]);
+            let tail01 = _mm_unpacklo_ps(last[0], last[1]);
+            let tail23 = _mm_unpacklo_ps(last[2], last[3]);
+            let c = [
+                _mm_movelh_ps(low01, low23),
+                _mm_movehl_ps(low23, low01),
+                _mm_movelh_ps(high01, high23),
+                _mm_movehl_ps(high23, high01),
+                _mm_movelh_ps(tail01, tail23),
+                _mm_movehl_ps(tail23, tail01),
+            ];
+            let t = _mm_loadu_ps(t[at..].as_ptr());
+            let mut p = c[5];
+            for &ck in c[..5].iter().rev() {
+                p = _mm_add_ps(_mm_mul_ps(p, t), ck);
+            }
+            _mm_storeu_ps(out[at..].as_mut_ptr(), p);
+        }
     }
 }
 

@@ -206,17 +206,22 @@ pub unsafe fn blocks_avx2(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
     let mut c3 = [_mm256_set1_epi64x(i64::from(stream.stream[1])); 4];
     let m0 = _mm256_set1_epi64x(i64::from(M0));
     let m1 = _mm256_set1_epi64x(i64::from(M1));
-    for [k0, k1] in round_keys(stream.key) {
-        let (key0, key1) = (_mm256_set1_epi32(k0 as i32), _mm256_set1_epi32(k1 as i32));
-        for h in 0..4 {
-            let product0 = _mm256_mul_epu32(c0[h], m0);
-            let product1 = _mm256_mul_epu32(c2[h], m1);
-            let hi0 = _mm256_shuffle_epi32::<0b11_11_01_01>(product0);
-            let hi1 = _mm256_shuffle_epi32::<0b11_11_01_01>(product1);
-            c0[h] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[h]), key0);
-            c2[h] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[h]), key1);
-            c1[h] = product1;
-            c3[h] = product0;
+    // Two passes of 8 blocks: their 8 state registers, the multipliers and the round keys fit
+    // AVX2's 16 registers, where all 16 blocks' state at once would spill to the stack.
+    let keys = round_keys(stream.key);
+    for pass in [0..2, 2..4] {
+        for [k0, k1] in keys {
+            let (key0, key1) = (_mm256_set1_epi32(k0 as i32), _mm256_set1_epi32(k1 as i32));
+            for h in pass.clone() {
+                let product0 = _mm256_mul_epu32(c0[h], m0);
+                let product1 = _mm256_mul_epu32(c2[h], m1);
+                let hi0 = _mm256_shuffle_epi32::<0b11_11_01_01>(product0);
+                let hi1 = _mm256_shuffle_epi32::<0b11_11_01_01>(product1);
+                c0[h] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[h]), key0);
+                c2[h] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[h]), key1);
+                c1[h] = product1;
+                c3[h] = product0;
+            }
         }
     }
     // The low half of every lane, in block order: gather them into the low 128 bits of each

@@ -146,13 +146,15 @@ def torch_workloads(torch: Any, shape: tuple[int, int]) -> list[Workload]:
             "fill": functools.partial(tensor.fill_, 1.0),
         }, itemsize=tensor.element_size()))
 
-    def model(device: str | None = None) -> Any:  # 6 x 4096 x 4096 weights: 100.7M parameters
-        return torch.nn.Sequential(*(torch.nn.Linear(4096, 4096, device=device)
+    side = shape[0]
+
+    def model(device: str | None = None) -> Any:  # --size 4096: 100.7M parameters
+        return torch.nn.Sequential(*(torch.nn.Linear(side, side, device=device)
                                      for _ in range(6)))
 
-    parameters = 6 * (4096 * 4096 + 4096)
-    result.append(Workload("init_module 100M", "meta model, to_empty, init_module, against "
-                           "torch's nn.Linear construction", parameters, {
+    parameters = 6 * (side * side + side)
+    result.append(Workload("init_module", f"6 Linear({side}, {side}) on the meta device, "
+                           "to_empty, init_module, against torch's construction", parameters, {
         "heinit_rs": lambda: fast.init_module(model("meta").to_empty(device="cpu"), seed=1),
         "torch": model,
     }, allocates=True, itemsize=4))
