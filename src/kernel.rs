@@ -25,6 +25,9 @@ pub fn fill_rounded<S: Store, I: Isa>(
     }
     let mut buffer = Lanes([S::Real::from_f64(0.0); ROUND_CHUNK]);
     for (k, chunk) in out.chunks_mut(ROUND_CHUNK).enumerate() {
+        // The kernel's own prefetches reach only the stack buffer; ask for the lines after
+        // this chunk's destination (2 KiB: the next chunk of a 16-bit format).
+        prefetch_ahead(chunk);
         let values = &mut buffer[..chunk.len()];
         fill(values, first + (k * ROUND_CHUNK) as u64);
         S::round_into(isa, chunk, values);
