@@ -22,6 +22,7 @@ torch's own.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -148,12 +149,19 @@ def _fill(tensor: object, fill: Callable[..., np.ndarray], source: int | StreamS
     return target
 
 
-def _is_dtensor(tensor: torch.Tensor) -> bool:
+@functools.cache
+def _dtensor_class() -> type | None:
     try:
         from torch.distributed.tensor import DTensor
     except ImportError:  # a torch built without distributed support
-        return False
-    return isinstance(tensor, DTensor)
+        return None
+    dtensor: type = DTensor
+    return dtensor
+
+
+def _is_dtensor(tensor: torch.Tensor) -> bool:
+    dtensor = _dtensor_class()
+    return dtensor is not None and isinstance(tensor, dtensor)
 
 
 def _dtensor_shard(
