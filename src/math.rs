@@ -140,6 +140,13 @@ pub unsafe fn ndtri_f32_poly_avx512(segment: &[u32; 64], t: &[f32; 64], out: &mu
 #[repr(C, align(32))]
 struct NdtriF32Rows([[f32; 8]; 32]);
 
+/// The padded row of `segment` (`% 32`, as the scalar code).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ndtri_f32_row(segment: u32) -> &'static [f32; 8] {
+    &NDTRI_F32_ROWS.0[(segment % NDTRI_F32_SEGMENTS) as usize]
+}
+
 #[cfg(target_arch = "x86_64")]
 static NDTRI_F32_ROWS: NdtriF32Rows = {
     let mut rows = [[0f32; 8]; 32];
@@ -168,20 +175,16 @@ static NDTRI_F32_ROWS: NdtriF32Rows = {
 #[inline]
 pub unsafe fn ndtri_f32_poly_avx2(segment: &[u32; 64], t: &[f32; 64], out: &mut [f32; 64]) {
     use core::arch::x86_64::*;
-    let rows = NDTRI_F32_ROWS.0.as_ptr().cast::<f32>();
     let coefficients = |at: usize| -> [__m256; 6] {
-        let row = |lane: usize| {
-            let s = (segment[at + lane] % NDTRI_F32_SEGMENTS) as usize;
-            // SAFETY: s < 32, so the row's 8 floats are inside the 32 x 8 table.
-            unsafe { rows.add(8 * s) }
-        };
+        let row = |lane: usize| ndtri_f32_row(segment[at + lane]);
         // Lanes j (low half) and j + 4 (high half): coefficients 0-3, then 4-5 (and padding).
-        // SAFETY: each address starts 4 in-bounds floats of a row.
-        let first: [__m256; 4] =
-            core::array::from_fn(|j| unsafe { _mm256_loadu2_m128(row(j + 4), row(j)) });
+        // SAFETY: each address starts 4 floats of an 8-float row.
+        let first: [__m256; 4] = core::array::from_fn(|j| unsafe {
+            _mm256_loadu2_m128(row(j + 4).as_ptr(), row(j).as_ptr())
+        });
         // SAFETY: as above.
         let last: [__m256; 4] = core::array::from_fn(|j| unsafe {
-            _mm256_loadu2_m128(row(j + 4).add(4), row(j).add(4))
+            _mm256_loadu2_m128(row(j + 4)[4..].as_ptr(), row(j)[4..].as_ptr())
         });
         let low01 = _mm256_unpacklo_ps(first[0], first[1]);
         let high01 = _mm256_unpackhi_ps(first[0], first[1]);
@@ -219,18 +222,13 @@ pub unsafe fn ndtri_f32_poly_avx2(segment: &[u32; 64], t: &[f32; 64], out: &mut 
 #[inline(always)]
 pub fn ndtri_f32_poly_sse2(segment: &[u32; 64], t: &[f32; 64], out: &mut [f32; 64]) {
     use core::arch::x86_64::*;
-    let rows = NDTRI_F32_ROWS.0.as_ptr().cast::<f32>();
     for at in (0..64).step_by(4) {
-        let row = |lane: usize| {
-            let s = (segment[at + lane] % NDTRI_F32_SEGMENTS) as usize;
-            // SAFETY: s < 32, so the row's 8 floats are inside the 32 x 8 table.
-            unsafe { rows.add(8 * s) }
-        };
-        // SAFETY: each address starts 4 in-bounds floats of a row; SSE2 is part of x86_64.
+        let row = |lane: usize| ndtri_f32_row(segment[at + lane]);
+        // SAFETY: each address starts 4 floats of an 8-float row; SSE2 is part of x86_64.
         let (first, last): ([__m128; 4], [__m128; 4]) = unsafe {
             (
-                core::array::from_fn(|j| _mm_loadu_ps(row(j))),
-                core::array::from_fn(|j| _mm_loadu_ps(row(j).add(4))),
+                core::array::from_fn(|j| _mm_loadu_ps(row(j).as_ptr())),
+                core::array::from_fn(|j| _mm_loadu_ps(row(j)[4..].as_ptr())),
             )
         };
         // SAFETY: SSE2 is part of x86_64; 4 in-bounds elements of 64-element arrays.

@@ -397,14 +397,6 @@ pub struct BF16(pub u16);
 /// A 16-bit format: its rounding from float32 and its exact value as a float64.
 pub trait Bits16: Copy + Send + Sync + 'static {
     fn from_f32(x: f32) -> Self;
-    /// `out[j] = from_f32(values[j])`, with `isa`'s conversion where it has one.
-    #[inline(always)]
-    fn round_many<I: Isa>(isa: I, out: &mut [Self], values: &[f32]) {
-        let _ = isa;
-        for (slot, &v) in out.iter_mut().zip(values) {
-            *slot = Self::from_f32(v);
-        }
-    }
     fn to_f64(self) -> f64;
     fn bits(self) -> u16;
     fn from_bits(bits: u16) -> Self;
@@ -435,12 +427,6 @@ impl Bits16 for F16 {
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         F16(f16_bits_from_f32(x))
-    }
-    #[inline(always)]
-    fn round_many<I: Isa>(isa: I, out: &mut [Self], values: &[f32]) {
-        // SAFETY: F16 is a `repr(transparent)` u16, so the slices have the same layout.
-        let bits = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) };
-        isa.round_f16(bits, values)
     }
     fn to_f64(self) -> f64 {
         let sign = if self.0 & 0x8000 != 0 { -1.0 } else { 1.0 };
@@ -473,8 +459,9 @@ fn step<B: Bits16>(value: B, up: bool) -> B {
     })
 }
 
+/// `Store` for a 16-bit format; `$item`s override the trait's defaults.
 macro_rules! store_as_bits16 {
-    ($t:ty) => {
+    ($t:ty $(, $item:item)*) => {
         impl Store for $t {
             type Real = f32;
             #[inline(always)]
@@ -484,10 +471,6 @@ macro_rules! store_as_bits16 {
             #[inline(always)]
             fn from_real(x: f32) -> $t {
                 <$t as Bits16>::from_f32(x)
-            }
-            #[inline(always)]
-            fn round_into<I: Isa>(isa: I, out: &mut [$t], values: &[f32]) {
-                <$t as Bits16>::round_many(isa, out, values)
             }
             fn inside(low: f64, high: f64) -> (f64, f64) {
                 let mut up = <$t>::from_f32(low as f32);
@@ -500,10 +483,20 @@ macro_rules! store_as_bits16 {
                 }
                 (up.to_f64(), down.to_f64())
             }
+            $($item)*
         }
     };
 }
-store_as_bits16!(F16);
+store_as_bits16!(
+    F16,
+    /// With `isa`'s conversion (F16C on the avx2 and avx512 paths).
+    #[inline(always)]
+    fn round_into<I: Isa>(isa: I, out: &mut [F16], values: &[f32]) {
+        // SAFETY: F16 is a `repr(transparent)` u16, so the slices have the same layout.
+        let bits = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), out.len()) };
+        isa.round_f16(bits, values)
+    }
+);
 store_as_bits16!(BF16);
 
 #[cfg(test)]
