@@ -148,6 +148,14 @@ def _new_array(shape: object, dtype: npt.DTypeLike, index: Index, seed: Seed,
     return _draw_and_fill(np.empty(block.result_shape, resolved), block, distribution, seed)
 
 
+def check_new_array(new_array: Callable[..., FloatArray], shape: tuple[int, ...]) -> None:
+    """Make every check of ``new_array(index=..., seed=...)`` (a new-array initializer with
+    its other arguments bound) without drawing or filling anything: an empty block of it under
+    seed 0 (for a 0-D shape, its one element). The framework adapters call this before they
+    draw, trace or build a graph."""
+    new_array(index=np.s_[0:0] if shape else None, seed=0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Parameters
 

@@ -51,7 +51,7 @@ def _block(new_array: NewArray, source: FixedStream,
 def _dask_array(new_array: NewArray, shape: tuple[int, ...], dtype: np.dtype, chunks: Chunks,
                 seed: Seed) -> da.Array:
     """A Dask array whose every chunk is `new_array(index=chunk, seed=...)` for one draw."""
-    new_array(index=np.s_[0:0] if shape else None, seed=0)  # every check, before the draw
+    _initializers.check_new_array(new_array, shape)
     normalized = da.core.normalize_chunks(  # type: ignore[no-untyped-call, unused-ignore]
         chunks, shape, dtype=dtype)
     key, stream, _ = resolve_seed(seed)

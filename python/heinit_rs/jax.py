@@ -17,6 +17,7 @@ alone at its global offset (``jax.make_array_from_callback``), never sliced from
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -104,8 +105,8 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
     # JAX's default axes are the "jax" layout's; naming them would lose its message for 1-D.
     default_axes = (type(in_axis) is int and in_axis == -2 and type(out_axis) is int
                     and out_axis == -1 and batch_axis == ())
-    axes = {} if default_axes else {"in_axis": in_axis, "out_axis": out_axis,
-                                    "batch_axis": batch_axis}
+    axes: dict[str, Any] = {} if default_axes else {
+        "in_axis": in_axis, "out_axis": out_axis, "batch_axis": batch_axis}
 
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype,
              out_sharding: Any = None) -> jax.Array:
@@ -113,21 +114,18 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
         dtype = jax.dtypes.canonicalize_dtype(jnp.float_ if dtype is None else dtype)
         words = _key_words(key)
 
-        def values(seed: int | None, index: _initializers.Index = None) -> np.ndarray:
-            return _initializers.variance_scaling(
-                shape, scale, mode, numpy_distribution, layout="jax", **axes,
-                dtype=np.dtype(dtype), seed=0 if seed is None else seed, index=index)
-
-        # Every argument is checked here, before tracing: an empty block draws nothing.
-        values(None, np.s_[0:0] if shape else None)
+        values = functools.partial(
+            _initializers.variance_scaling, shape, scale, mode, numpy_distribution,
+            layout="jax", **axes, dtype=np.dtype(dtype))
+        _initializers.check_new_array(values, shape)  # before tracing
         if out_sharding is not None and isinstance(out_sharding, jax.sharding.Sharding) \
                 and not isinstance(words, jax.core.Tracer):
             seed = key_to_seed(words)
             return jax.make_array_from_callback(
-                shape, out_sharding, lambda index: values(seed, index))
+                shape, out_sharding, lambda index: values(index=index, seed=seed))
         like = jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call, unused-ignore]
-        result: jax.Array = jax.pure_callback(lambda w: values(key_to_seed(w)), like, words,
-                                              vmap_method="sequential")
+        result: jax.Array = jax.pure_callback(lambda w: values(seed=key_to_seed(w)), like,
+                                              words, vmap_method="sequential")
         if out_sharding is not None:
             result = jax.lax.with_sharding_constraint(  # type: ignore[no-untyped-call, unused-ignore]
                 result, out_sharding)
@@ -136,7 +134,8 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
     return init
 
 
-def _preset(name: str, scale: float, mode: str, distribution: str, what: str) -> Callable[..., Initializer]:
+def _preset(name: str, scale: float, mode: str, distribution: str,
+            what: str) -> Callable[..., Initializer]:
     def preset(in_axis: AxisSpec = -2, out_axis: AxisSpec = -1, batch_axis: AxisSpec = (),
                dtype: Any = None) -> Initializer:
         return variance_scaling(scale, mode, distribution, in_axis, out_axis, batch_axis, dtype)

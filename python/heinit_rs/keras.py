@@ -107,10 +107,10 @@ class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
-        seed = self.seed
+        shape, seed = tuple(shape), self.seed
         values = _initializers.variance_scaling(
-            tuple(shape), self.scale, self.mode, self.distribution, layout="keras",
-            **self._axes(len(tuple(shape))), dtype=dtype,
+            shape, self.scale, self.mode, self.distribution, layout="keras",
+            **self._axes(len(shape)), dtype=dtype,
             seed=SeedGeneratorDraw(seed) if isinstance(seed, keras.random.SeedGenerator)
             else seed)
         if dtype == "bfloat16" and keras.backend.backend() != "jax":

@@ -136,16 +136,14 @@ def _fill(tensor: object, fill: Callable[..., np.ndarray], source: int | StreamS
         if shard_of_rank is None:  # this rank holds no part of it
             return target
         local = shard_of_rank
-    shard = {"global_shape": global_shape, "index": index}
-    if local.device.type == "cpu":
-        fill(numpy_view(local), **parameters, seed=source, **shard)
-        if not local.is_inference():
-            torch.autograd.graph.increment_version(local)
-        return target
-    staging = torch.empty(local.shape, dtype=local.dtype)
-    fill(numpy_view(staging), **parameters, seed=source, **shard)
-    with torch.no_grad():
-        local.copy_(staging)
+    on_cpu = local.device.type == "cpu"
+    written = local if on_cpu else torch.empty(local.shape, dtype=local.dtype)
+    fill(numpy_view(written), **parameters, seed=source, global_shape=global_shape, index=index)
+    if not on_cpu:
+        with torch.no_grad():
+            local.copy_(written)
+    elif not local.is_inference():
+        torch.autograd.graph.increment_version(local)
     return target
 
 
