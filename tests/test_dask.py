@@ -111,3 +111,13 @@ def test_a_store_to_disk_reads_back_equal(client, tmp_path):
         da.to_npy_stack(str(tmp_path / "w"), lazy, axis=0)
         stored = da.from_npy_stack(str(tmp_path / "w"))
     np.testing.assert_array_equal(stored.compute(), expected)
+
+
+@pytest.mark.parametrize("shape", [(3.5, 3), ("4", 3), (-0.5, 2), (True, 3)])
+def test_a_shape_entry_that_is_not_an_int_is_refused(shape):
+    generator = heinit_rs.Generator(0)
+    for make in (hd.he_normal, hd.kaiming_uniform, hd.variance_scaling):
+        with pytest.raises(TypeError, match=r"shape\[0\] must be an int"):
+            make(shape, seed=generator)
+    assert generator.draws == 0
+    assert hd.he_normal((np.int64(4), 3), seed=0).shape == (4, 3)

@@ -129,22 +129,22 @@ SHARDED = textwrap.dedent("""
     init, key = hj.he_normal(), jax.random.key(11)
     whole = np.asarray(init(key, (4096, 4096)))
     generated = []
-    real = heinit_rs._initializers.variance_scaling
-    def spy(*args, index=None, **kwargs):
+    real = heinit_rs._initializers._new_array
+    def spy(shape, dtype, index, *args, **kwargs):
         generated.append(index)
-        return real(*args, index=index, **kwargs)
-    heinit_rs._initializers.variance_scaling = spy
+        return real(shape, dtype, index, *args, **kwargs)
+    heinit_rs._initializers._new_array = spy
     for spec in (P("x", "y"), P(None, "y"), P("x")):
         generated.clear()
         sharded = init(key, (4096, 4096), out_sharding=NamedSharding(mesh, spec))
-        heinit_rs._initializers.variance_scaling = real
+        heinit_rs._initializers._new_array = real
         assert sharded.sharding == NamedSharding(mesh, spec)
         blocks = [g for g in generated if g is not None and g != np.s_[0:0]]
         assert len(blocks) >= 2, blocks  # each shard generated alone, none of them whole
         for shard in sharded.addressable_shards:
             np.testing.assert_array_equal(np.asarray(shard.data), whole[shard.index])
         np.testing.assert_array_equal(np.asarray(sharded), whole)
-        heinit_rs._initializers.variance_scaling = spy
+        heinit_rs._initializers._new_array = spy
     print("sharded ok")
 """)
 
@@ -156,3 +156,167 @@ def test_a_sharded_weight_equals_the_unsharded_one_shard_by_shard():
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "sharded ok" in run.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Eager calls compile nothing and keep nothing
+
+
+@pytest.fixture
+def compile_count():
+    """How many XLA programs JAX compiles while the test runs (its own monitoring event)."""
+    from jax._src import monitoring
+    from jax._src.dispatch import BACKEND_COMPILE_EVENT
+
+    events = []
+
+    def listen(event, duration, **kwargs):
+        if event == BACKEND_COMPILE_EVENT:
+            events.append(event)
+
+    monitoring.register_event_duration_secs_listener(listen)
+    yield lambda: len(events)
+    monitoring.unregister_event_duration_listener(listen)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_eager_calls_compile_nothing(name, compile_count):
+    init = getattr(hj, name)()
+    keys = list(jax.random.split(jax.random.key(0), 20))  # the split and slicing compile
+    [init(keys[0], (16, 16), dtype) for dtype in (jnp.float32, jnp.bfloat16)]
+    before = compile_count()
+    for key in keys:
+        for shape in ((16, 16), (3, 3, 8, 4)):
+            init(key, shape).block_until_ready()
+    assert compile_count() == before
+
+
+def test_jit_and_vmap_compile_each_plan_once(compile_count):
+    init = hj.he_uniform()
+    keys = jax.random.split(jax.random.key(1), 4)
+    batched = jax.vmap(lambda k: init(k, (6, 4)))
+    batched(keys).block_until_ready()
+    before = compile_count()
+    for _ in range(5):
+        batched(keys).block_until_ready()
+    assert compile_count() == before
+
+
+def test_a_deep_flax_nnx_model_builds_eagerly_without_compiling(compile_count):
+    nnx = pytest.importorskip("flax.nnx", reason="needs flax (pip install flax)")
+    build = lambda kernel_init: [  # noqa: E731
+        nnx.Linear(64, 64, kernel_init=kernel_init, rngs=nnx.Rngs(i)) for i in range(100)]
+    build(hj.he_normal())  # the Rngs' own key splitting compiles once
+    before = compile_count()
+    layers = build(hj.he_normal())
+    assert compile_count() == before
+    assert layers[7].kernel[...].shape == (64, 64)
+    np.testing.assert_array_equal(  # each layer's kernel is its own key's values
+        np.asarray(layers[7].kernel[...]),
+        np.asarray(hj.he_normal()(nnx.Rngs(7).params(), (64, 64))))
+
+
+RSS_GROWTH = textwrap.dedent("""
+    import jax, heinit_rs.jax as hj
+    def rss_mib():
+        return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+    init, key = hj.he_normal(), jax.random.key(0)
+    for _ in range(1000):
+        init(key, (16, 16))
+    start = rss_mib()
+    for _ in range(10_000):
+        init(key, (16, 16)).block_until_ready()
+    print(rss_mib() - start)
+""")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc")
+def test_rss_stays_flat_over_ten_thousand_eager_calls():
+    run = subprocess.run([sys.executable, "-c", RSS_GROWTH], capture_output=True, text=True,
+                         timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    growth_mib = float(run.stdout.split()[-1])
+    assert growth_mib < 16, f"RSS grew {growth_mib:.1f} MiB over 10^4 calls"  # was 14 GiB-bound
+
+
+def test_a_large_eager_array_is_adopted_without_a_copy(monkeypatch):
+    made = []
+    real = hj._aligned_empty
+
+    def spy(shape, dtype):
+        made.append(real(shape, dtype))
+        return made[-1]
+
+    monkeypatch.setattr(hj, "_aligned_empty", spy)
+    hj._plan.cache_clear()
+    values = hj.he_normal()(jax.random.key(2), (512, 256))
+    hj._plan.cache_clear()
+    host = [m for m in made if m.size][-1]
+    assert host.ctypes.data % 64 == 0
+    assert values.unsafe_buffer_pointer() == host.ctypes.data
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes and axes as JAX has them
+
+
+@pytest.mark.parametrize("shape, error", [((3.5, 3), TypeError), (("4", 3), TypeError),
+                                          ((-0.5, 2), TypeError), ((True, 3), TypeError),
+                                          ((-1, 3), ValueError)])
+def test_a_shape_entry_that_is_not_an_int_is_refused_as_jax_refuses_it(shape, error):
+    with pytest.raises(error, match=r"shape\[0\]"):
+        hj.he_normal()(jax.random.key(0), shape)
+    if shape[0] is not True:  # JAX takes a bool as an int; NumPy's rules refuse it
+        with pytest.raises((TypeError, ValueError)):
+            jax.nn.initializers.he_normal()(jax.random.key(0), shape)
+
+
+def test_numpy_integers_are_shape_entries():
+    values = hj.he_normal()(jax.random.key(0), (np.int64(4), np.int32(3)))
+    assert values.shape == (4, 3)
+
+
+def ks_against_jax(ours, theirs):
+    from scipy import stats
+    return stats.ks_2samp(np.asarray(ours, np.float64).ravel(),
+                          np.asarray(theirs, np.float64).ravel()).pvalue
+
+
+@pytest.mark.parametrize("shape, axes", [
+    ((4096,), {"in_axis": 0}),
+    ((4096,), {"in_axis": -1}),
+    ((4096,), {"in_axis": 0, "out_axis": 0}),
+    ((64, 48), {"in_axis": 0, "out_axis": 0}),
+    ((4,), {"in_axis": 0, "out_axis": 0, "batch_axis": 0}),
+    ((8, 6, 4), {"in_axis": (0, 1), "out_axis": 1}),
+    ((16, 16, 12), {"in_axis": -2, "out_axis": -1, "batch_axis": 0}),
+])
+@pytest.mark.parametrize("distribution", ["truncated_normal", "normal", "uniform"])
+def test_axes_give_jaxs_fans_exactly_and_its_distribution(shape, axes, distribution):
+    """Fans equal JAX's _compute_fans (1-D shapes and overlapping axes included, with no
+    floor at 1); the values match JAX's own initializer by a two-sample KS test (p > 1e-4,
+    repeated over 4 keys so that the sample is at least 16k values)."""
+    from jax._src.nn.initializers import _compute_fans
+
+    full = {"in_axis": -2, "out_axis": -1, "batch_axis": (), **axes}
+    assert hj.jax_fans(shape, **full) == _compute_fans(shape, **full)
+    ours_init = hj.variance_scaling(2.0, "fan_avg", distribution, **axes)
+    theirs_init = jax.nn.initializers.variance_scaling(2.0, "fan_avg", distribution, **axes)
+    keys = jax.random.split(jax.random.key(9), max(4, 16384 // math.prod(shape)))
+    ours = np.concatenate([np.asarray(ours_init(k, shape)).ravel() for k in keys])
+    theirs = np.concatenate([np.asarray(theirs_init(k, shape)).ravel() for k in keys])
+    assert ks_against_jax(ours, theirs) > 1e-4
+
+
+@pytest.mark.parametrize("shape, axes, error", [
+    ((5,), {}, ValueError),
+    ((4, 4), {"in_axis": 2}, IndexError),
+    ((4, 4), {"out_axis": (0, -3)}, IndexError),
+    ((0, 4), {}, ZeroDivisionError),
+    ((3, 0, 4), {"in_axis": 0, "out_axis": 2}, ZeroDivisionError),
+])
+def test_where_jax_raises_the_same_exception_class_is_raised(shape, axes, error):
+    with pytest.raises(error):
+        jax.nn.initializers.he_normal(**axes)(jax.random.key(0), shape)
+    with pytest.raises(error, match=r"in_axis|out_axis|empty|is 0|Must be at least 2D"):
+        hj.he_normal(**axes)(jax.random.key(0), shape)

@@ -122,3 +122,37 @@ def test_errors_name_the_argument():
         hk.VarianceScaling(scale=0.0)
     with pytest.raises(ValueError, match="seed must be an int"):
         hk.HeNormal(seed="7")
+
+
+@pytest.mark.parametrize("shape, axes", [
+    ((5, 7), {"input_axes": [0], "output_axes": [0]}),      # overlapping, as Keras lets them
+    ((4, 5, 6), {"input_axes": [0, 0], "output_axes": [-1]}),  # repeated
+    ((6,), {"input_axes": [0], "output_axes": [-1]}),
+    ((4, 5, 6), {"input_axes": [1]}),  # one list alone: Keras ignores it
+])
+def test_axis_lists_give_keras_fans_exactly(shape, axes):
+    from keras.src.initializers.random_initializers import compute_fans
+    assert hk.keras_fans(shape, axes.get("input_axes"), axes.get("output_axes")) == \
+        compute_fans(shape, **axes)
+    fan_in, _ = compute_fans(shape, **axes)
+    values = values_of(hk.VarianceScaling(2.0, "fan_in", "uniform", seed=1, **axes)(shape))
+    expected = heinit_rs.uniform_(np.empty(shape, np.float32), -math.sqrt(6.0 / fan_in),
+                                  math.sqrt(6.0 / fan_in), seed=1)
+    np.testing.assert_array_equal(values, expected)
+
+
+@pytest.mark.parametrize("shape, axes", [((), {"input_axes": [0], "output_axes": [1]}),
+                                         ((4, 4), {"input_axes": [0], "output_axes": [2]}),
+                                         ((4, 4), {"input_axes": [-3], "output_axes": [1]})])
+def test_an_axis_outside_the_shape_raises_index_error_as_in_keras(shape, axes):
+    with pytest.raises(IndexError):
+        keras.initializers.VarianceScaling(seed=0, **axes)(shape)
+    with pytest.raises(IndexError, match=r"(input|output)_axes=.*outside"):
+        hk.VarianceScaling(seed=0, **axes)(shape)
+
+
+@pytest.mark.parametrize("shape", [(3.5, 3), ("4", 3), (-0.5, 2), (True, 3)])
+def test_a_shape_entry_that_is_not_an_int_is_refused(shape):
+    with pytest.raises(TypeError, match=r"shape\[0\] must be an int"):
+        hk.HeNormal(seed=0)(shape)
+    assert values_of(hk.HeNormal(seed=0)((np.int64(4), 3))).shape == (4, 3)

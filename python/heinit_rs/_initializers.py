@@ -130,7 +130,7 @@ def _new_array_plan(global_shape: tuple[int, ...], dtype: npt.DTypeLike,
 
 def _new_array(shape: object, dtype: npt.DTypeLike, index: Index, seed: Seed,
                distribution_of: DistributionOf, arguments: tuple[object, ...] | None,
-               because: Arguments) -> FloatArray:
+               because: Arguments, empty: Callable[..., FloatArray] = np.empty) -> FloatArray:
     """A new array of `shape` (or its block `index`) filled from `distribution_of(shape)`.
     `arguments`: everything else `distribution_of` depends on, with the types that equality
     would blur (0 == 0.0 == False), under which the plan is remembered; None: never remembered."""
@@ -141,11 +141,11 @@ def _new_array(shape: object, dtype: npt.DTypeLike, index: Index, seed: Seed,
         _new_array_plan, global_shape, dtype, distribution_of, because)
     if index is None and resolved.isnative:  # the common case, without the block bookkeeping
         key, stream, generator = resolve_seed(seed)  # which checks seed
-        out = np.empty(global_shape, resolved)
+        out = empty(global_shape, resolved)
         _fill(distribution, out, key, stream, generator)
         return out
     _check_seed(seed)
-    return _draw_and_fill(np.empty(block.result_shape, resolved), block, distribution, seed)
+    return _draw_and_fill(empty(block.result_shape, resolved), block, distribution, seed)
 
 
 def check_new_array(new_array: Callable[..., FloatArray], shape: tuple[int, ...]) -> None:
@@ -569,26 +569,58 @@ def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_
     check_choice("distribution", distribution, _DISTRIBUTIONS)
 
     def distribution_of(global_shape: tuple[int, ...]) -> Distribution:
-        fan_in, fan_out = fans_of_checked_shape(global_shape, layout, in_axis, out_axis, batch_axis)
-        denominator = {
-            "fan_in": fan_in,
-            "fan_out": fan_out,
-            "fan_avg": (fan_in + fan_out) / 2.0,
-            "fan_geo_avg": math.sqrt(fan_in * fan_out),
-        }[mode]
-        variance = scale / max(1.0, denominator)
-        if distribution == "truncated_normal":
-            std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-            return truncated_normal(0.0, std, -2.0 * std, 2.0 * std)
-        if distribution == "uniform":
-            limit = math.sqrt(3.0 * variance)
-            return Uniform(-limit, limit)
-        return Normal(0.0, math.sqrt(variance))
+        fans = fans_of_checked_shape(global_shape, layout, in_axis, out_axis, batch_axis)
+        return variance_scaling_distribution(fans, scale, mode, distribution)
 
     # Explicit axes are not remembered: True == 1 would let a cached plan skip their checks.
     default_axes = in_axis is None and out_axis is None and type(batch_axis) is tuple and not batch_axis
     arguments = (variance_scaling, scale, mode, distribution, layout) if default_axes else None
     return _new_array(shape, dtype, index, seed, distribution_of, arguments, (("scale", scale),))
+
+
+def variance_scaling_distribution(fans: tuple[float, float], scale: float, mode: str,
+                                  distribution: str, *, at_least_one: bool = True) -> Distribution:
+    """The distribution of `variance_scaling` for (fan_in, fan_out) = fans: variance
+    scale / n, n by `mode`, floored at 1 as Keras floors it (`at_least_one`), or, as JAX,
+    not floored, and a zero n raising ZeroDivisionError as it does in JAX."""
+    fan_in, fan_out = fans
+    denominator = {
+        "fan_in": fan_in,
+        "fan_out": fan_out,
+        "fan_avg": (fan_in + fan_out) / 2.0,
+        "fan_geo_avg": math.sqrt(fan_in * fan_out),
+    }[mode]
+    if at_least_one:
+        denominator = max(1.0, denominator)
+    elif denominator == 0:
+        raise ZeroDivisionError(f"{mode} is 0 for fans (fan_in, fan_out) = {fans}; the "
+                                f"variance scale / {mode} is undefined (JAX raises too)")
+    variance = scale / denominator
+    if distribution == "truncated_normal":
+        std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
+        return truncated_normal(0.0, std, -2.0 * std, 2.0 * std)
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * variance)
+        return Uniform(-limit, limit)
+    return Normal(0.0, math.sqrt(variance))
+
+
+def variance_scaling_of_fans(shape: tuple[int, ...], fans: tuple[float, float], scale: float,
+                             mode: str, distribution: str, *, at_least_one: bool = True,
+                             dtype: npt.DTypeLike = np.float32, seed: Seed = None,
+                             index: Index = None,
+                             empty: Callable[..., FloatArray] = np.empty) -> FloatArray:
+    """`variance_scaling` with fans a framework adapter computed by its framework's own rule
+    (Keras' axis lists, JAX's fractional receptive field), which the layouts cannot express.
+    `empty(shape, dtype)` allocates the result (the JAX adapter's is aligned for zero-copy)."""
+    scale = check_real("scale", scale, positive=True)
+    check_choice("mode", mode, _MODES)
+    check_choice("distribution", distribution, _DISTRIBUTIONS)
+    return _new_array(shape, dtype, index, seed,
+                      lambda _: variance_scaling_distribution(fans, scale, mode, distribution,
+                                                              at_least_one=at_least_one),
+                      (variance_scaling_of_fans, fans, scale, mode, distribution, at_least_one),
+                      (("scale", scale),), empty)
 
 
 Preset = Callable[..., FloatArray]

@@ -18,8 +18,10 @@ alone at its global offset (``jax.make_array_from_callback``), never sliced from
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +29,7 @@ import numpy as np
 
 from heinit_rs import _initializers
 from heinit_rs._checks import check_choice, check_real
+from heinit_rs._fans import check_shape
 
 __all__ = [
     "glorot_normal",
@@ -35,6 +38,7 @@ __all__ = [
     "he_uniform",
     "kaiming_normal",
     "kaiming_uniform",
+    "jax_fans",
     "key_to_seed",
     "lecun_normal",
     "lecun_uniform",
@@ -47,6 +51,8 @@ AxisSpec = int | Sequence[int]
 Initializer = Callable[..., jax.Array]
 _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
+_ALIGNMENT = 64  # bytes: XLA's CPU client adopts host buffers aligned to this
+_PLANS = 1024  # (shape, dtype, distribution) plans kept, each holding one compiled callback
 
 
 def _key_words(key: Any) -> jax.Array:
@@ -71,15 +77,93 @@ def key_to_seed(words: Any) -> int:
     return (w0 << 32) | w1
 
 
+def _axes_size(shape: tuple[int, ...], axis: AxisSpec, name: str) -> int:
+    """The product of `shape` over `axis` (an int or a sequence of ints), as JAX indexes it."""
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    try:
+        axes = tuple(axes)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {axis!r}") from None
+    size = 1
+    for a in axes:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"{name} must be an int or a sequence of ints, got {axis!r}")
+        if not -len(shape) <= a < len(shape):
+            raise IndexError(f"{name}={axis!r} is out of range for shape {shape}")
+        size *= shape[a]
+    return size
+
+
+def jax_fans(shape: tuple[int, ...], in_axis: AxisSpec = -2, out_axis: AxisSpec = -1,
+             batch_axis: AxisSpec = ()) -> tuple[float, float]:
+    """(fan_in, fan_out) by jax.nn.initializers' rule: in and out sizes times the receptive
+    field prod(shape) / in / out / batch, a float (axes may overlap, as JAX lets them).
+    Raises what JAX raises: ValueError for a 0-D or 1-D shape with the default in_axis,
+    IndexError for an axis outside the shape, ZeroDivisionError for an empty axis."""
+    if isinstance(in_axis, int) and in_axis == -2 and len(shape) <= 1:
+        raise ValueError(
+            f"Can't compute input and output sizes of a {len(shape)}-dimensional weights "
+            "tensor with default in_axis. Must be at least 2D or specify in_axis explicitly.")
+    in_size = _axes_size(shape, in_axis, "in_axis")
+    out_size = _axes_size(shape, out_axis, "out_axis")
+    batch_size = _axes_size(shape, batch_axis, "batch_axis")
+    if 0 in (in_size, out_size, batch_size):
+        raise ZeroDivisionError(
+            f"shape {shape} has an empty in, out or batch axis, so its receptive field "
+            f"prod(shape) / in / out / batch is undefined (JAX raises too)")
+    receptive = math.prod(shape) / in_size / out_size / batch_size
+    return in_size * receptive, out_size * receptive
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialized array whose data starts on a 64-byte boundary, which
+    ``jax.device_put`` adopts on the CPU without a copy."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % _ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+class _Plan(NamedTuple):
+    """One (shape, dtype, distribution): its NumPy initializer, checked, and the jitted
+    callback that traced calls share, so that XLA compiles it once."""
+
+    values: Callable[..., np.ndarray]
+    traced: Callable[[jax.Array], jax.Array]
+
+
+@functools.lru_cache(maxsize=_PLANS)
+def _plan(shape: tuple[int, ...], dtype: np.dtype, scale: float, mode: str, distribution: str,
+          fans: tuple[float, float]) -> _Plan:
+    values = functools.partial(
+        _initializers.variance_scaling_of_fans, shape, fans, scale, mode, distribution,
+        at_least_one=False, dtype=dtype, empty=_aligned_empty)
+    _initializers.check_new_array(values, shape)  # before anything is drawn or traced
+    like = jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def host(words: np.ndarray) -> np.ndarray:
+        return values(seed=key_to_seed(words))
+
+    def traced(words: jax.Array) -> jax.Array:
+        result: jax.Array = jax.pure_callback(host, like, words, vmap_method="sequential")
+        return result
+
+    return _Plan(values, jax.jit(traced))
+
+
 def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSpec = -2,
                      out_axis: AxisSpec = -1, batch_axis: AxisSpec = (),
                      dtype: Any = None) -> Initializer:
     """jax.nn.initializers.variance_scaling, filled by heinit_rs.
 
     With n = fan_in, fan_out, (fan_in + fan_out) / 2 or sqrt(fan_in * fan_out) by `mode`
-    (JAX's fans: in * receptive field, out * receptive field):
+    (JAX's fans: in and out sizes times prod(shape) / in / out / batch, see `jax_fans`):
     "truncated_normal" gives std = sqrt(scale / n) / 0.87962566103423978 cut at +-2 std,
     "normal" N(0, scale / n), "uniform" U(-sqrt(3 scale / n), sqrt(3 scale / n)).
+
+    Eagerly (a concrete key) the values are made on the host and handed to JAX without a
+    copy, compiling nothing; under a trace (``jit``, ``vmap``) through one
+    ``jax.pure_callback`` per (shape, dtype, distribution), compiled once.
 
     Parameters
     ----------
@@ -102,30 +186,22 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
     mode = check_choice("mode", mode, _MODES)
     distribution = check_choice("distribution", distribution, _DISTRIBUTIONS)
     numpy_distribution = "untruncated_normal" if distribution == "normal" else distribution
-    # JAX's default axes are the "jax" layout's; naming them would lose its message for 1-D.
-    default_axes = (type(in_axis) is int and in_axis == -2 and type(out_axis) is int
-                    and out_axis == -1 and batch_axis == ())
-    axes: dict[str, Any] = {} if default_axes else {
-        "in_axis": in_axis, "out_axis": out_axis, "batch_axis": batch_axis}
 
     def init(key: Any, shape: Sequence[int], dtype: Any = dtype,
              out_sharding: Any = None) -> jax.Array:
-        shape = tuple(int(n) for n in shape)
+        shape = check_shape(shape)
         dtype = jax.dtypes.canonicalize_dtype(jnp.float_ if dtype is None else dtype)
+        plan = _plan(shape, np.dtype(dtype), scale, mode, numpy_distribution,
+                     jax_fans(shape, in_axis, out_axis, batch_axis))
         words = _key_words(key)
-
-        values = functools.partial(
-            _initializers.variance_scaling, shape, scale, mode, numpy_distribution,
-            layout="jax", **axes, dtype=np.dtype(dtype))
-        _initializers.check_new_array(values, shape)  # before tracing
-        if out_sharding is not None and isinstance(out_sharding, jax.sharding.Sharding) \
-                and not isinstance(words, jax.core.Tracer):
+        if isinstance(words, jax.core.Tracer):
+            result = plan.traced(words)
+        elif isinstance(out_sharding, jax.sharding.Sharding):
             seed = key_to_seed(words)
             return jax.make_array_from_callback(
-                shape, out_sharding, lambda index: values(index=index, seed=seed))
-        like = jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call, unused-ignore]
-        result: jax.Array = jax.pure_callback(lambda w: values(seed=key_to_seed(w)), like,
-                                              words, vmap_method="sequential")
+                shape, out_sharding, lambda index: plan.values(index=index, seed=seed))
+        else:
+            result = jax.device_put(plan.values(seed=key_to_seed(words)))
         if out_sharding is not None:
             result = jax.lax.with_sharding_constraint(  # type: ignore[no-untyped-call, unused-ignore]
                 result, out_sharding)

@@ -15,6 +15,7 @@ call equals ``seed=s``.
 
 from __future__ import annotations
 
+import numbers
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 
 from heinit_rs import _initializers
 from heinit_rs._checks import check_real
+from heinit_rs._fans import check_shape, fans_of_checked_shape
 from heinit_rs._random import StreamSource
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "LecunNormal",
     "LecunUniform",
     "VarianceScaling",
+    "keras_fans",
 ]
 
 _PACKAGE = "heinit_rs"
@@ -54,6 +57,30 @@ class SeedGeneratorDraw(StreamSource):
         state = keras.ops.convert_to_numpy(self.seed_generator.next())
         key, stream = (int(word) & 0xFFFFFFFF for word in np.asarray(state).reshape(-1)[:2])
         return key, stream
+
+
+def _axes_size(shape: tuple[int, ...], axes: Sequence[int], name: str) -> int:
+    size = 1
+    for axis in axes:
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"{name} must be a sequence of ints, got {axes!r}")
+        if not -len(shape) <= axis < len(shape):
+            raise IndexError(f"{name}={list(axes)!r} names axis {axis}, outside the "
+                             f"{len(shape)}-dimensional shape {shape}")
+        size *= shape[axis]
+    return size
+
+
+def keras_fans(shape: tuple[int, ...], input_axes: Sequence[int] | None = None,
+               output_axes: Sequence[int] | None = None) -> tuple[int, int]:
+    """(fan_in, fan_out) by keras.initializers' rule: with both axis lists, the products of
+    the shape over each (they may overlap or repeat, as Keras lets them; an axis outside the
+    shape raises IndexError, as in Keras); otherwise (*kernel, in, out), a 1-D shape (n,)
+    giving (n, n) and a 0-D one (1, 1)."""
+    if input_axes is not None and output_axes is not None:
+        return (_axes_size(shape, input_axes, "input_axes"),
+                _axes_size(shape, output_axes, "output_axes"))
+    return fans_of_checked_shape(shape, "keras")
 
 
 def _check_seed(seed: Any) -> int | keras.random.SeedGenerator:
@@ -107,25 +134,16 @@ class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
-        shape, seed = tuple(shape), self.seed
-        values = _initializers.variance_scaling(
-            shape, self.scale, self.mode, self.distribution, layout="keras",
-            **self._axes(len(shape)), dtype=dtype,
+        shape, seed = check_shape(shape), self.seed
+        values = _initializers.variance_scaling_of_fans(
+            shape, keras_fans(shape, self.input_axes, self.output_axes), self.scale, self.mode,
+            self.distribution, dtype=dtype,
             seed=SeedGeneratorDraw(seed) if isinstance(seed, keras.random.SeedGenerator)
             else seed)
         if dtype == "bfloat16" and keras.backend.backend() != "jax":
             # Backends other than JAX read no ml_dtypes arrays; float32 holds bfloat16 exactly.
             return keras.ops.cast(keras.ops.convert_to_tensor(values.astype(np.float32)), dtype)
         return keras.ops.convert_to_tensor(values, dtype=dtype)
-
-    def _axes(self, ndim: int) -> dict[str, Any]:
-        """Keras' fans with both axes given are the products of those axes alone: JAX's
-        fans with every other axis a batch axis."""
-        if self.input_axes is None or self.output_axes is None:
-            return {}
-        named = {a % ndim for a in (*self.input_axes, *self.output_axes)}
-        return {"in_axis": tuple(self.input_axes), "out_axis": tuple(self.output_axes),
-                "batch_axis": tuple(a for a in range(ndim) if a not in named)}
 
     def get_config(self) -> dict[str, Any]:
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,6 +55,9 @@ Index = _initializers.Index
 _FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
+_scratch = threading.local()
+
+
 class TorchDraw(StreamSource):
     """A torch.Generator as a heinit_rs stream source: each draw is one 64-bit ``random_``
     from it (stream 0 of that key); a call that fails restores the generator's state."""
@@ -66,7 +70,14 @@ class TorchDraw(StreamSource):
 
     def next_stream(self) -> tuple[int, int]:
         self._saved = self.generator.get_state()
-        word = torch.empty((), dtype=torch.int64, device=self.generator.device)
+        device = self.generator.device
+        if device.type == "cpu":  # one scratch word per thread: torch.empty costs 2 us a call
+            word = getattr(_scratch, "word", None)
+            if word is None:
+                with torch.inference_mode(False):  # a normal tensor, writable in any mode
+                    word = _scratch.word = torch.empty((), dtype=torch.int64, device=device)
+        else:
+            word = torch.empty((), dtype=torch.int64, device=device)
         # from = int64's minimum and no `to`: torch's full 64-bit range.
         word.random_(-(2**63), None, generator=self.generator)
         return int(word.item()) & MAX_SEED, 0
@@ -102,7 +113,8 @@ def _check_tensor(tensor: object) -> torch.Tensor:
                         f"{tensor.dtype}")
     if tensor.layout != torch.strided:
         raise TypeError(f"tensor must be a strided (dense) tensor, got layout {tensor.layout}")
-    if any(stride == 0 and n > 1 for stride, n in zip(tensor.stride(), tensor.shape)):
+    if not tensor.is_contiguous() and any(
+            stride == 0 and n > 1 for stride, n in zip(tensor.stride(), tensor.shape)):
         raise ValueError(
             "tensor has elements that share one memory location (stride 0, e.g. from "
             "expand()); clone() it before filling it")
@@ -111,7 +123,8 @@ def _check_tensor(tensor: object) -> torch.Tensor:
 
 def numpy_view(tensor: torch.Tensor) -> np.ndarray:
     """A NumPy array sharing a CPU tensor's memory (bfloat16 through ml_dtypes)."""
-    tensor = tensor.detach()
+    if tensor.requires_grad:
+        tensor = tensor.detach()
     if tensor.dtype == torch.bfloat16:
         bits: np.ndarray = tensor.view(torch.int16).numpy()
         return bits.view(bfloat16_dtype("a bfloat16 tensor"))
@@ -119,14 +132,56 @@ def numpy_view(tensor: torch.Tensor) -> np.ndarray:
     return view
 
 
-def _fill(tensor: object, fill: Callable[..., np.ndarray], source: int | StreamSource,
-          global_shape: Sequence[int] | None, index: Index, **parameters: Any) -> torch.Tensor:
-    """Fill `tensor` in place with `fill` (a NumPy in-place initializer) on a view of its
-    memory, or on a CPU staging tensor copied to its device. A DTensor fills its local shard
-    from its global offset."""
+def _byte_span(tensor: torch.Tensor) -> tuple[int, int]:
+    """[first, last] byte addresses a non-empty tensor's elements may occupy."""
+    first = tensor.data_ptr()
+    if tensor.is_contiguous():
+        return first, first + tensor.numel() * tensor.element_size() - 1
+    reach = sum((n - 1) * stride for n, stride in zip(tensor.shape, tensor.stride()))
+    return first, first + (reach + 1) * tensor.element_size() - 1
+
+
+# Byte spans being filled now, by any thread. The NumPy API refuses a second writer through
+# NumPy's borrow checking, which the fresh NumPy view made of a tensor for each call escapes:
+# two writers of one tensor would leave a mix of both calls' values.
+_writing_lock = threading.Lock()
+_writing: list[tuple[int, int]] = []
+
+
+def _claim(span: tuple[int, int]) -> None:
+    """Mark `span` as being written, or raise if another call is writing any of it."""
+    with _writing_lock:
+        for first, last in _writing:
+            if first <= span[1] and span[0] <= last:
+                raise RuntimeError(
+                    "tensor, or memory it shares, is being filled by another thread right "
+                    "now; heinit_rs lets one call at a time write to a tensor")
+        _writing.append(span)
+
+
+def _release(span: tuple[int, int]) -> None:
+    with _writing_lock:
+        _writing.remove(span)
+
+
+def _fill(tensor: object, initializer: str, source: int | StreamSource,
+          global_shape: Sequence[int] | None, index: Index,
+          arguments: tuple[object, ...]) -> torch.Tensor:
+    """Fill `tensor` in place with the NumPy API's `initializer` (given torch's positional
+    `arguments`) on a view of its memory, or on a CPU staging tensor copied to its device. A
+    DTensor fills its local shard from its global offset."""
     target = _check_tensor(tensor)
     if target.is_meta:
         return target
+    if _traced(target):  # init_module and materialize reach here under a transform
+        if not isinstance(source, TorchDraw) or global_shape is not None or index is not None:
+            raise _untraceable(initializer)
+        return _run_traced(initializer, target, arguments, source.generator)
+    inference = target.is_inference()
+    if inference and not torch.is_inference_mode_enabled():
+        raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not "
+                           "allowed. You can make a clone to get a normal tensor before doing "
+                           "inplace update.")
     local = target
     if _is_dtensor(target):
         if global_shape is not None or index is not None:
@@ -136,15 +191,110 @@ def _fill(tensor: object, fill: Callable[..., np.ndarray], source: int | StreamS
         if shard_of_rank is None:  # this rank holds no part of it
             return target
         local = shard_of_rank
-    on_cpu = local.device.type == "cpu"
+    on_cpu = local.is_cpu
     written = local if on_cpu else torch.empty(local.shape, dtype=local.dtype)
-    fill(numpy_view(written), **parameters, seed=source, global_shape=global_shape, index=index)
+    arguments = tuple([value.item() if isinstance(value, torch.Tensor) and value.dim() == 0
+                       else value for value in arguments])
+    span = _byte_span(local) if local.numel() else None
+    if span is not None:
+        _claim(span)
+    try:
+        getattr(_initializers, initializer)(numpy_view(written), *arguments, seed=source,
+                                            global_shape=global_shape, index=index)
+    finally:
+        if span is not None:
+            _release(span)
     if not on_cpu:
         with torch.no_grad():
             local.copy_(written)
-    elif not local.is_inference():
+    elif not inference:
         torch.autograd.graph.increment_version(local)
+    if local is not target:  # a DTensor: its own version counts the write too
+        torch.autograd.graph.increment_version(target)
     return target
+
+
+# Under torch.compile, FakeTensorMode, vmap and other transforms the tensor has no memory to
+# write through: the initializers run there as torch custom ops, which torch traces as it
+# traces torch.nn.init (fake: no values; real: the eager fill, drawing the same key).
+_OPS = {
+    "kaiming_normal_": "float a, str fan_mode, str nonlinearity",
+    "kaiming_uniform_": "float a, str fan_mode, str nonlinearity",
+    "xavier_normal_": "float gain",
+    "xavier_uniform_": "float gain",
+    "trunc_normal_": "float mean, float std, float a, float b",
+    "normal_": "float mean, float std",
+    "uniform_": "float a, float b",
+}
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
+def _register_ops() -> None:
+    if hasattr(torch.ops.heinit_rs, "normal_"):  # this module was imported again
+        return
+    library = torch.library.Library("heinit_rs", "FRAGMENT")
+    for name, arguments in _OPS.items():
+        library.define(f"{name}(Tensor(a!) tensor, {arguments}, Generator? generator) -> ()")
+        library.impl(name, functools.partial(_run_op, name), "CompositeExplicitAutograd")
+        torch.library.register_fake(f"heinit_rs::{name}", _fake_op, lib=library)
+        torch.library.register_vmap(f"heinit_rs::{name}", functools.partial(_refuse_vmap, name),
+                                    lib=library)
+    _LIBRARIES.append(library)
+
+
+_LIBRARIES: list[Any] = []  # torch unregisters a Library's ops when it is collected
+
+
+def _run_op(name: str, tensor: torch.Tensor, *arguments: Any) -> None:
+    *numbers, generator = arguments
+    _fill(tensor, name, _source(generator, None), None, None, tuple(numbers))
+
+
+def _fake_op(tensor: torch.Tensor, *arguments: Any) -> None:
+    return None
+
+
+def _refuse_vmap(name: str, info: Any, in_dims: Any, *arguments: Any) -> Any:
+    raise RuntimeError(
+        f"heinit_rs.torch.{name} cannot run under torch.vmap: each batch entry would need a "
+        f"key of its own. Fill the whole batched tensor outside vmap instead")
+
+
+def _traced(tensor: object) -> bool:
+    """Whether `tensor` lives under a torch transform (compile, fake, vmap, functionalization)
+    rather than in memory of its own."""
+    if torch.compiler.is_compiling():
+        return True
+    if not isinstance(tensor, torch.Tensor):
+        return False
+    # Exact types: a Parameter made of a FakeTensor is a FakeTensor that says it is a Parameter.
+    if type(tensor) not in _PLAIN_TENSORS and not _is_dtensor(tensor):
+        return True
+    return bool(torch._C._functorch.is_functorch_wrapped_tensor(tensor))
+
+
+def _initialize(initializer: str, tensor: torch.Tensor, arguments: tuple[object, ...],
+                generator: torch.Generator | None, seed: Seed,
+                global_shape: Sequence[int] | None, index: Index) -> torch.Tensor:
+    """Eagerly, the fill; under a torch transform, the custom op heinit_rs::<initializer>."""
+    if _traced(tensor):
+        if seed is not None or global_shape is not None or index is not None:
+            raise _untraceable(initializer)
+        return _run_traced(initializer, tensor, arguments, generator)
+    return _fill(tensor, initializer, _source(generator, seed), global_shape, index, arguments)
+
+
+def _run_traced(initializer: str, tensor: torch.Tensor, arguments: tuple[object, ...],
+                generator: torch.Generator | None) -> torch.Tensor:
+    with torch.no_grad():
+        getattr(torch.ops.heinit_rs, initializer)(tensor, *arguments, generator)
+    return tensor
+
+
+def _untraceable(initializer: str) -> ValueError:
+    return ValueError(f"{initializer}'s seed=, global_shape= and index= work on real tensors "
+                      "only, not under torch.compile, FakeTensorMode or vmap; pass generator= "
+                      "there")
 
 
 @functools.cache
@@ -202,8 +352,7 @@ def kaiming_normal_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
                     index: Index = None) -> torch.Tensor:
     """torch.nn.init.kaiming_normal_: N(0, std^2), std = gain / sqrt(fan).
     """
-    return _fill(tensor, _initializers.kaiming_normal_, _source(generator, seed), global_shape,
-                 index, a=a, mode=mode, nonlinearity=nonlinearity)
+    return _initialize('kaiming_normal_', tensor, (a, mode, nonlinearity), generator, seed, global_shape, index)
 
 
 def kaiming_uniform_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
@@ -213,8 +362,7 @@ def kaiming_uniform_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
                      index: Index = None) -> torch.Tensor:
     """torch.nn.init.kaiming_uniform_: U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan).
     """
-    return _fill(tensor, _initializers.kaiming_uniform_, _source(generator, seed), global_shape,
-                 index, a=a, mode=mode, nonlinearity=nonlinearity)
+    return _initialize('kaiming_uniform_', tensor, (a, mode, nonlinearity), generator, seed, global_shape, index)
 
 
 def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0,
@@ -223,8 +371,7 @@ def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0,
                    index: Index = None) -> torch.Tensor:
     """torch.nn.init.xavier_normal_: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
     """
-    return _fill(tensor, _initializers.xavier_normal_, _source(generator, seed), global_shape,
-                 index, gain=gain)
+    return _initialize('xavier_normal_', tensor, (gain,), generator, seed, global_shape, index)
 
 
 def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0,
@@ -233,8 +380,7 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0,
                     index: Index = None) -> torch.Tensor:
     """torch.nn.init.xavier_uniform_: U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out)).
     """
-    return _fill(tensor, _initializers.xavier_uniform_, _source(generator, seed), global_shape,
-                 index, gain=gain)
+    return _initialize('xavier_uniform_', tensor, (gain,), generator, seed, global_shape, index)
 
 
 def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
@@ -246,8 +392,7 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
     Exact inverse CDF, one draw per value: no pile-up at the bounds in any dtype, and no
     rejection loop (docs/stream-spec.md).
     """
-    return _fill(tensor, _initializers.trunc_normal_, _source(generator, seed), global_shape,
-                 index, mean=mean, std=std, a=a, b=b)
+    return _initialize('trunc_normal_', tensor, (mean, std, a, b), generator, seed, global_shape, index)
 
 
 def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0,
@@ -255,8 +400,7 @@ def normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0,
             global_shape: Sequence[int] | None = None, index: Index = None) -> torch.Tensor:
     """torch.nn.init.normal_: N(mean, std^2).
     """
-    return _fill(tensor, _initializers.normal_, _source(generator, seed), global_shape, index,
-                 mean=mean, std=std)
+    return _initialize('normal_', tensor, (mean, std), generator, seed, global_shape, index)
 
 
 def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0,
@@ -264,8 +408,7 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0,
              global_shape: Sequence[int] | None = None, index: Index = None) -> torch.Tensor:
     """torch.nn.init.uniform_: U(a, b).
     """
-    return _fill(tensor, _initializers.uniform_, _source(generator, seed), global_shape, index,
-                 a=a, b=b)
+    return _initialize('uniform_', tensor, (a, b), generator, seed, global_shape, index)
 
 
 def _complete_docstring(fn: Callable[..., torch.Tensor]) -> None:
@@ -311,6 +454,14 @@ def init_module(module: torch.nn.Module, nonlinearity: str = "relu", seed: Seed 
     ``fully_shard`` or ``distribute_module``) fill their local shards from their global
     offsets, so a sharded model gets the unsharded model's values.
 
+    A parametrized weight (``torch.nn.utils.parametrizations.weight_norm``, any
+    ``torch.nn.utils.parametrize``) is set through its parametrization's ``right_inverse``, so
+    that the effective weight is the He-initialized one. A layer whose effective weight cannot
+    be set so (``spectral_norm``, which rescales it; a parametrization without
+    ``right_inverse``; a weight computed by a forward hook, as the deprecated
+    ``torch.nn.utils.weight_norm`` computes it) raises ValueError naming it, with its weight
+    as it was.
+
     Parameters
     ----------
     module : torch.nn.Module
@@ -337,13 +488,17 @@ def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
                 generator: torch.Generator | None = None) -> torch.nn.Module:
     """Give a module built on the meta device real tensors on `device`, initialized by
     heinit_rs: ``module.to_empty(device=device)``, then `init_module`'s He initialization,
-    N(0, 1) for Embedding weights (a padding row zero), as torch's, and each other layer's own
-    ``reset_parameters`` (norms: ones and zeros). A module whose parameters were sharded on
-    the meta device (``fully_shard``) is materialized one shard per rank, each equal to its
-    block of the unsharded model.
+    N(0, 1) for Embedding weights (a padding row zero), as torch's, and each other module's own
+    initialization: ``reset_parameters()``, or ``_reset_parameters()`` where torch names it so
+    (``MultiheadAttention``, ``Transformer``). A module whose parameters were sharded on the
+    meta device (``fully_shard``) is materialized one shard per rank, each equal to its block
+    of the unsharded model.
 
-    Buffers that a module computes in ``__init__`` and does not recompute in
-    ``reset_parameters`` are left uninitialized by ``to_empty``, as torch leaves them.
+    Every parameter must be written by one of these: one that none of them writes (a plain
+    ``nn.Parameter`` of a module without a reset method) raises ValueError naming it, instead
+    of holding whatever memory ``to_empty`` gave it. Buffers that a module computes in
+    ``__init__`` and does not recompute in ``reset_parameters`` are left uninitialized by
+    ``to_empty``, as torch leaves them.
 
     Parameters
     ----------
@@ -359,16 +514,35 @@ def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
     """
     source = _module_source(module, generator, seed)
     module.to_empty(device=device)
+    parameters = dict(module.named_parameters())
+    versions = {name: parameter._version for name, parameter in parameters.items()}
     for layer in module.modules():
-        reset = getattr(layer, "reset_parameters", None)
         if isinstance(layer, torch.nn.Embedding):
-            _fill(layer.weight, _initializers.normal_, source, None, None, mean=0.0, std=1.0)
+            _fill(layer.weight, "normal_", source, None, None, (0.0, 1.0))
             if layer.padding_idx is not None:
                 _zero_row(layer.weight, layer.padding_idx)
-        elif not isinstance(layer, _LAYERS) and callable(reset):
-            reset()
+        elif not isinstance(layer, _LAYERS):
+            reset = _reset_method(layer)
+            if reset is not None:
+                reset()
     _init_layers(module, source, nonlinearity, a, mode)
+    untouched = [name for name, parameter in parameters.items()
+                 if parameter._version == versions[name]]
+    if untouched:
+        raise ValueError(
+            f"materialize: nothing initialized the parameter(s) {', '.join(untouched)}, which "
+            f"hold whatever memory to_empty gave them: their modules have no "
+            f"reset_parameters() that writes them. Define one, or initialize them yourself "
+            f"after module.to_empty(device=...)")
     return module
+
+
+def _reset_method(layer: torch.nn.Module) -> Callable[[], object] | None:
+    for name in ("reset_parameters", "_reset_parameters"):
+        reset = getattr(layer, name, None)
+        if callable(reset):
+            return reset  # type: ignore[no-any-return]
+    return None
 
 
 def _zero_row(weight: torch.Tensor, row: int) -> None:
@@ -382,6 +556,8 @@ def _zero_row(weight: torch.Tensor, row: int) -> None:
         local, start = shard, rows.start
     with torch.no_grad():
         local[row - start].zero_()
+    if local is not weight:
+        torch.autograd.graph.increment_version(weight)
 
 
 def _module_source(module: object, generator: torch.Generator | None,
@@ -394,19 +570,63 @@ def _module_source(module: object, generator: torch.Generator | None,
 
 def _init_layers(module: torch.nn.Module, source: StreamSource, nonlinearity: str, a: float,
                  mode: str) -> None:
-    for layer in module.modules():
+    for name, layer in module.named_modules():
         if not isinstance(layer, _LAYERS):
             continue
-        weight = layer.weight
-        if isinstance(weight, torch.nn.parameter.UninitializedParameter):
-            raise ValueError(f"{type(layer).__name__} has uninitialized (lazy) parameters; run "
-                             "a forward pass before init_module")
-        _fill(weight, _initializers.kaiming_normal_, source, None, None, a=a, mode=mode,
-              nonlinearity=nonlinearity)
+        where = f"{name or 'module'} ({type(layer).__name__})"
+        if torch.nn.utils.parametrize.is_parametrized(layer, "weight"):
+            _init_parametrized_weight(layer, where, source, nonlinearity, a, mode)
+        else:
+            weight = layer.weight
+            if isinstance(weight, torch.nn.parameter.UninitializedParameter):
+                raise ValueError(f"{where} has uninitialized (lazy) parameters; run a forward "
+                                 "pass before init_module")
+            if not isinstance(weight, torch.nn.Parameter):
+                raise ValueError(
+                    f"{where}: its weight is not a Parameter but computed from others by a "
+                    f"forward hook (the deprecated torch.nn.utils.weight_norm or spectral_norm), "
+                    f"so a value written there would not last; use "
+                    f"torch.nn.utils.parametrizations.weight_norm instead")
+            _fill(weight, "kaiming_normal_", source, None, None, (a, mode, nonlinearity))
         if layer.bias is not None:
-            fan_in = math.prod(weight.shape[1:])
+            fan_in = math.prod(layer.weight.shape[1:])
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            _fill(layer.bias, _initializers.uniform_, source, None, None, a=-bound, b=bound)
+            _fill(layer.bias, "uniform_", source, None, None, (-bound, bound))
+
+
+def _init_parametrized_weight(layer: torch.nn.Module, where: str, source: StreamSource,
+                              nonlinearity: str, a: float, mode: str) -> None:
+    """Set a parametrized weight to a He-initialized value through its right_inverse, and
+    check that the effective weight is that value; if not, put the originals back and raise."""
+    parametrization = layer.parametrizations["weight"]
+    originals = {name: tensor.detach().clone()
+                 for name, tensor in parametrization.named_parameters(recurse=False)}
+    with torch.no_grad():
+        like = layer.weight
+    value = torch.empty(like.shape, dtype=like.dtype, device=like.device)
+    _fill(value, "kaiming_normal_", source, None, None, (a, mode, nonlinearity))
+    kinds = ", ".join(type(p).__name__ for p in parametrization)
+    try:
+        with torch.no_grad():
+            setattr(layer, "weight", value)
+            effective = layer.weight
+        exact = torch.allclose(effective.float(), value.float(), rtol=1e-3, atol=1e-6)
+    except (NotImplementedError, RuntimeError) as error:
+        _restore(parametrization, originals)
+        raise ValueError(f"{where}: its weight parametrization ({kinds}) cannot be set to a "
+                         f"He-initialized value: {error}") from None
+    if not exact:
+        _restore(parametrization, originals)
+        raise ValueError(
+            f"{where}: its weight parametrization ({kinds}) does not give back the value set "
+            f"through right_inverse (spectral_norm rescales every weight to spectral norm 1), so "
+            f"its effective weight cannot be He-initialized; initialize it yourself")
+
+
+def _restore(parametrization: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, tensor in parametrization.named_parameters(recurse=False):
+            tensor.set_(originals[name])
 
 
 def __getattr__(name: str) -> Any:
@@ -420,3 +640,5 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(dir(_torch_init)))
 
+
+_register_ops()
