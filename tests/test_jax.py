@@ -320,3 +320,19 @@ def test_where_jax_raises_the_same_exception_class_is_raised(shape, axes, error)
         jax.nn.initializers.he_normal(**axes)(jax.random.key(0), shape)
     with pytest.raises(error, match=r"in_axis|out_axis|empty|is 0|Must be at least 2D"):
         hj.he_normal(**axes)(jax.random.key(0), shape)
+
+
+def test_scan_remat_and_grad_around_an_initializer_give_the_eager_bits():
+    init = hj.glorot_normal()
+    keys = jax.random.split(jax.random.key(4), 3)
+
+    def step(carry, key):
+        return carry + init(key, (8, 4)).sum(), init(key, (8, 4))
+
+    _, stacked = jax.lax.scan(step, 0.0, keys)
+    for i in range(3):
+        np.testing.assert_array_equal(np.asarray(stacked[i]), np.asarray(init(keys[i], (8, 4))))
+    loss = lambda x, key: (jax.checkpoint(lambda k: init(k, (8, 4)))(key) * x).sum()  # noqa: E731
+    gradient = jax.grad(loss)(2.0, keys[0])
+    assert float(gradient) == pytest.approx(float(np.asarray(init(keys[0], (8, 4))).sum()),
+                                            rel=1e-5)

@@ -3,8 +3,11 @@
 Each function returns an initializer ``init(key, shape, dtype=dtype, out_sharding=None)``
 with JAX's signature, defaults and formulas (in_axis=-2, out_axis=-1; "normal" is the
 untruncated normal; the truncated normal is cut at +-2 std and divided by 0.8796...). The
-values come from heinit_rs' Rust core on the host, through ``jax.pure_callback``, so an
-initializer works eagerly and inside ``jax.jit`` (a Flax ``model.init``) with the same bits.
+values come from heinit_rs' Rust core on the host. Eagerly they are handed to JAX without a
+copy and nothing is compiled; under a trace (``jax.jit``, ``vmap``, a Flax ``model.init``)
+through one ``jax.pure_callback`` per (shape, dtype, distribution), compiled once. Both give
+the same bits. Only threefry keys (two key words) are taken, and ``jax.export`` cannot
+serialize the callback.
 
 The key: ``jax.random.key_data(key)`` gives two uint32 words (w0, w1), typed key or legacy
 ``uint32[2]`` alike; the heinit_rs key is ``w0 * 2**32 + w1`` and the stream is 0. So

@@ -22,23 +22,27 @@ torch's own.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import inspect
 import math
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.init as _torch_init
 
-from heinit_rs import _initializers
+from heinit_rs import _core, _initializers
 from heinit_rs._checks import bfloat16_dtype
 from heinit_rs._gains import Activation
-from heinit_rs._random import MAX_SEED, Generator, StreamSource, check_seed
+from heinit_rs._random import MAX_SEED, FixedStream, Generator, StreamSource, check_seed
 
 __all__ = [
+    "fast_init",
+    "name_key",
     "init_module",
     "materialize",
     "kaiming_normal_",
@@ -483,49 +487,76 @@ def init_module(module: torch.nn.Module, nonlinearity: str = "relu", seed: Seed 
 
 
 def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
-                nonlinearity: str = "relu", seed: Seed = None, *, a: float = 0,
+                nonlinearity: str = "relu", seed: Seed = None, *,
+                init: str | Callable[[torch.nn.Module], object] = "he", a: float = 0,
                 mode: str = "fan_in",
                 generator: torch.Generator | None = None) -> torch.nn.Module:
-    """Give a module built on the meta device real tensors on `device`, initialized by
-    heinit_rs: ``module.to_empty(device=device)``, then `init_module`'s He initialization,
-    N(0, 1) for Embedding weights (a padding row zero), as torch's, and each other module's own
-    initialization: ``reset_parameters()``, or ``_reset_parameters()`` where torch names it so
-    (``MultiheadAttention``, ``Transformer``). A module whose parameters were sharded on the
-    meta device (``fully_shard``) is materialized one shard per rank, each equal to its block
-    of the unsharded model.
+    """Give a module built on the meta device real tensors on `device` (``to_empty``), then
+    initialize them, by `init`:
 
-    Every parameter must be written by one of these: one that none of them writes (a plain
-    ``nn.Parameter`` of a module without a reset method) raises ValueError naming it, instead
-    of holding whatever memory ``to_empty`` gave it. Buffers that a module computes in
-    ``__init__`` and does not recompute in ``reset_parameters`` are left uninitialized by
+    - ``"he"`` (default): `init_module`'s He initialization, N(0, 1) for Embedding weights (a
+      padding row zero), as torch's, and every other module's own ``reset_parameters()`` (or
+      ``_reset_parameters()``, as ``MultiheadAttention`` and ``Transformer`` name it). Draws
+      come one per tensor, in module order, from `seed` or torch's generator.
+    - ``"model"``: the model's own initialization, every fill made by heinit_rs
+      (`fast_init`): a transformers ``PreTrainedModel``'s ``initialize_weights()``,
+      torchtitan's ``init_states()``, otherwise each module's reset method.
+    - a callable: ``init(module)``, every fill made by heinit_rs.
+
+    With ``"model"`` or a callable, values are keyed by name: a parameter's values depend
+    only on the seed and its fully-qualified name (key `name_key(seed, name)`, stream n for
+    its n-th fill), also where the model draws into temporaries that it copies into the
+    parameter (those are keyed by the initializing module's name). So a pipeline stage that
+    holds some of the layers gets the whole model's values for them, modules built in another
+    order get the same values, and an FSDP2 model sharded on the meta device gets, on each
+    rank, its block of the unsharded values. The seed is `seed` (an int), else one 64-bit draw
+    from `generator` or torch's default generator.
+
+    A module whose parameters were sharded on the meta device (``fully_shard``) is
+    materialized one shard per rank, each equal to its block of the unsharded model. Every
+    parameter must be written: one that nothing initializes raises ValueError naming it,
+    instead of holding whatever memory ``to_empty`` gave it. Buffers that a module computes in
+    ``__init__`` and does not recompute in its initialization are left uninitialized by
     ``to_empty``, as torch leaves them.
 
     Parameters
     ----------
     module : torch.nn.Module
     device : str or torch.device, default "cpu"
-    nonlinearity, seed, a, mode, generator
-        As `init_module`.
+    nonlinearity, a, mode
+        As `init_module` (``init="he"`` only).
+    seed : int or heinit_rs.Generator, optional
+        As `init_module`; with ``init="model"`` or a callable, an int or None.
+    init : {"he", "model"} or callable, default "he"
+    generator : torch.Generator, optional
 
     Returns
     -------
     torch.nn.Module
         `module`, on `device`.
     """
-    source = _module_source(module, generator, seed)
+    if not (init in ("he", "model") or callable(init)):
+        raise ValueError(f"init must be 'he', 'model' or a callable taking the module, got "
+                         f"{init!r}")
+    if init == "he":
+        source = _module_source(module, generator, seed)
+    else:
+        base = _name_key_seed(module, generator, seed)
     module.to_empty(device=device)
     parameters = dict(module.named_parameters())
     versions = {name: parameter._version for name, parameter in parameters.items()}
-    for layer in module.modules():
-        if isinstance(layer, torch.nn.Embedding):
-            _fill(layer.weight, "normal_", source, None, None, (0.0, 1.0))
-            if layer.padding_idx is not None:
-                _zero_row(layer.weight, layer.padding_idx)
-        elif not isinstance(layer, _LAYERS):
-            reset = _reset_method(layer)
-            if reset is not None:
-                reset()
-    _init_layers(module, source, nonlinearity, a, mode)
+    if init == "he":
+        _init_he(module, source, nonlinearity, a, mode)
+    else:
+        keys = _NameKeys(base, module)
+        _enter(_Redirect(None, keys))
+        try:
+            if init == "model":
+                _run_model_init(module, keys, torch.device(device))
+            else:
+                init(module)  # type: ignore[operator]
+        finally:
+            _leave()
     untouched = [name for name, parameter in parameters.items()
                  if parameter._version == versions[name]]
     if untouched:
@@ -537,11 +568,36 @@ def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
     return module
 
 
+def _init_he(module: torch.nn.Module, source: StreamSource, nonlinearity: str, a: float,
+             mode: str) -> None:
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Embedding):
+            _fill(layer.weight, "normal_", source, None, None, (0.0, 1.0))
+            if layer.padding_idx is not None:
+                _zero_row(layer.weight, layer.padding_idx)
+        elif not isinstance(layer, _LAYERS):
+            reset = _reset_method(layer)
+            if reset is not None:
+                reset()
+    _init_layers(module, source, nonlinearity, a, mode)
+
+
+def _name_key_seed(module: object, generator: torch.Generator | None, seed: Seed) -> int:
+    """The seed of name keys: `seed`, or one draw from `generator` or torch's default one."""
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if isinstance(seed, Generator):
+        raise TypeError("with init='model' or a callable, seed must be an int or None (values "
+                        "are keyed by name, not by a generator's draws)")
+    source = _source(generator, seed)
+    return source if isinstance(source, int) else source.next_stream()[0]
+
+
 def _reset_method(layer: torch.nn.Module) -> Callable[[], object] | None:
     for name in ("reset_parameters", "_reset_parameters"):
         reset = getattr(layer, name, None)
         if callable(reset):
-            return reset  # type: ignore[no-any-return]
+            return reset  # type: ignore[no-any-return, unused-ignore]
     return None
 
 
@@ -627,6 +683,291 @@ def _restore(parametrization: torch.nn.Module, originals: dict[str, torch.Tensor
     with torch.no_grad():
         for name, tensor in parametrization.named_parameters(recurse=False):
             tensor.set_(originals[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# fast_init: the initialization code a model already runs, filled by heinit_rs
+#
+# torch.nn.init's uniform_, normal_, xavier_* and kaiming_* all end in Tensor.uniform_ or
+# Tensor.normal_ (through _no_grad_uniform_/_no_grad_normal_ or directly), and trunc_normal_
+# in _no_grad_trunc_normal_, which every copy of trunc_normal_ looks up in torch.nn.init's
+# globals at call time. Patching these three leaves therefore reaches every way of calling
+# the initializers: torch.nn.init.X, `from torch.nn.init import X` copies, functools.partial
+# objects made at import (torchtitan), and transformers' TORCH_INIT_FUNCTIONS.
+# The patches are global but act only for threads inside a fast_init block (a thread-local
+# stack); every other thread gets torch's own functions.
+
+
+class _Redirect(NamedTuple):
+    """One fast_init block of this thread: where its fills take their keys."""
+
+    seed: Generator | None  # None: the code's generator=, else torch's default generator
+    keys: _NameKeys | None  # materialize(init=...): keys by parameter name instead
+
+
+_active = threading.local()
+_patch_lock = threading.Lock()
+_patch_users = 0
+_MISSING = object()
+_ORIGINAL_TENSOR_METHODS = {name: torch.Tensor.__dict__.get(name, _MISSING)
+                            for name in ("normal_", "uniform_")}
+_TORCH_NORMAL = torch.Tensor.normal_
+_TORCH_UNIFORM = torch.Tensor.uniform_
+_TORCH_TRUNC_NORMAL = _torch_init._no_grad_trunc_normal_
+
+
+def _redirect() -> _Redirect | None:
+    stack: list[_Redirect] | None = getattr(_active, "stack", None)
+    return stack[-1] if stack else None
+
+
+def _redirectable(tensor: torch.Tensor) -> bool:
+    """A real float tensor that heinit_rs fills as torch would: not under a transform, not an
+    autograd leaf that torch itself would refuse to write outside no_grad."""
+    return (tensor.dtype in _FLOAT_DTYPES and tensor.layout == torch.strided
+            and not _traced(tensor) and not (tensor.requires_grad and torch.is_grad_enabled()))
+
+
+def _redirected(redirect: _Redirect, tensor: torch.Tensor, initializer: str,
+                arguments: tuple[object, ...], generator: torch.Generator | None) -> bool:
+    """Fill `tensor` from heinit_rs as the redirect says; False where heinit_rs refuses the
+    arguments (nothing drawn or written), so that torch runs and raises its own error."""
+    if redirect.keys is not None:
+        source: int | StreamSource = redirect.keys.source_for(tensor)
+    elif generator is not None or redirect.seed is None:
+        source = _source(generator, None)
+    else:
+        source = redirect.seed
+    try:
+        _fill(tensor, initializer, source, None, None, arguments)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _fast_normal_(self: torch.Tensor, mean: float = 0.0, std: float = 1.0, *,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    redirect = _redirect()
+    if redirect is not None and _redirectable(self) and _redirected(
+            redirect, self, "normal_", (mean, std), generator):
+        return self
+    return _TORCH_NORMAL(self, mean, std, generator=generator)  # type: ignore[no-any-return, unused-ignore]
+
+
+def _fast_uniform_(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    # Tensor.uniform_(from=0, to=1, *, generator=None): `from` is a keyword Python cannot name.
+    redirect = _redirect()
+    if redirect is not None and _redirectable(self) and len(args) <= 2 \
+            and set(kwargs) <= {"from", "to", "generator"}:
+        low = args[0] if args else kwargs.get("from", 0.0)
+        high = args[1] if len(args) > 1 else kwargs.get("to", 1.0)
+        if _redirected(redirect, self, "uniform_", (low, high), kwargs.get("generator")):
+            return self
+    return _TORCH_UNIFORM(self, *args, **kwargs)  # type: ignore[no-any-return, unused-ignore]
+
+
+def _fast_trunc_normal_(tensor: torch.Tensor, mean: float, std: float, a: float, b: float,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    redirect = _redirect()
+    if redirect is not None and _redirectable(tensor):
+        with torch.no_grad():
+            if _redirected(redirect, tensor, "trunc_normal_", (mean, std, a, b), generator):
+                return tensor
+    return _TORCH_TRUNC_NORMAL(tensor, mean, std, a, b, generator=generator)  # type: ignore[no-any-return, unused-ignore]
+
+
+def _install_patches() -> None:
+    global _patch_users
+    with _patch_lock:
+        if _patch_users == 0:
+            torch.Tensor.normal_ = _fast_normal_  # type: ignore[method-assign, assignment, unused-ignore]
+            torch.Tensor.uniform_ = _fast_uniform_  # type: ignore[method-assign, assignment, unused-ignore]
+            _torch_init._no_grad_trunc_normal_ = _fast_trunc_normal_
+        _patch_users += 1
+
+
+def _remove_patches() -> None:
+    global _patch_users
+    with _patch_lock:
+        _patch_users -= 1
+        if _patch_users == 0:
+            for name, original in _ORIGINAL_TENSOR_METHODS.items():
+                if original is _MISSING:
+                    delattr(torch.Tensor, name)
+                else:
+                    setattr(torch.Tensor, name, original)
+            _torch_init._no_grad_trunc_normal_ = _TORCH_TRUNC_NORMAL
+
+
+class fast_init(contextlib.ContextDecorator):
+    """Inside this block (or decorated function), every random initialization of a float tensor
+    is filled by heinit_rs, with the distribution and parameters the code asked for: torch.nn.init's
+    uniform_, normal_, trunc_normal_, kaiming_* and xavier_* however they are reached (copies,
+    functools.partial objects, transformers' TORCH_INIT_FUNCTIONS), and Tensor.normal_ and
+    Tensor.uniform_.
+
+    Keys come as heinit_rs.torch takes them: from the call's ``generator=``, else one 64-bit
+    draw from torch's default generator, so ``torch.manual_seed(s)`` reproduces a run; with
+    ``seed=s``, from a fresh ``heinit_rs.Generator(s)`` each time the block is entered. CPU
+    tensors are filled in place, other devices through a CPU staging copy, meta tensors left
+    alone. torch keeps everything else: non-float tensors, ``zeros_``/``ones_``/``constant_``,
+    ``torch.randn``, dropout, tensors under torch.compile/FakeTensorMode/vmap, and any call
+    whose arguments heinit_rs refuses (torch then raises its own error). ``orthogonal_`` and
+    ``sparse_`` keep their own algorithm but draw their normals through ``Tensor.normal_``, so
+    from heinit_rs.
+
+    The redirect is per thread, like torch's function modes: the patched functions are global
+    while any thread is inside a block, but act only for threads inside one; another thread
+    gets torch's own values. On exit (also when the block raises) torch.Tensor and
+    torch.nn.init are restored exactly. Blocks nest; the innermost one decides.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Draw the keys from ``heinit_rs.Generator(seed)`` instead of torch's generators.
+
+    Examples
+    --------
+    >>> import torch, heinit_rs.torch
+    >>> _ = torch.manual_seed(0)
+    >>> with heinit_rs.torch.fast_init():
+    ...     layer = torch.nn.Linear(256, 128)  # its reset_parameters, filled by heinit_rs
+    >>> bool(layer.weight.abs().max() <= 1 / 16)
+    True
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = None if seed is None else check_seed(seed, what="an int in [0, 2**64 - 1] "
+                                                                    "or None")
+
+    def __enter__(self) -> fast_init:
+        _enter(_Redirect(None if self.seed is None else Generator(self.seed), None))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _leave()
+
+
+def _enter(redirect: _Redirect) -> None:
+    _install_patches()
+    stack = getattr(_active, "stack", None)
+    if stack is None:
+        stack = _active.stack = []
+    stack.append(redirect)
+
+
+def _leave() -> None:
+    _active.stack.pop()
+    _remove_patches()
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys by name: materialize(init="model")
+
+_NAME_SPACE = 1 << 63  # derive_key indices with the top bit set: never a spawn() child's index
+
+
+def name_key(seed: int, name: str) -> int:
+    """The key of the fills made for the parameter (or module) `name` under `seed`:
+    ``derive_key(seed, 2**63 | (blake2b-64(name) >> 1))`` (docs/stream-spec.md)."""
+    digest = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+    return _core.derive_key(seed, _NAME_SPACE | (digest >> 1))
+
+
+class _NameKeys:
+    """Keys by name: a fill of a parameter's or buffer's memory is stream n (its n-th fill) of
+    that tensor's name's key; a fill of any other tensor (a temporary that the model's init
+    copies into a parameter later) is stream n of the key of the name of the module whose
+    initialization is running, with ":temporary" appended."""
+
+    def __init__(self, seed: int, module: torch.nn.Module) -> None:
+        self.seed = seed
+        self.owners: dict[int, str] = {}
+        named = [*module.named_parameters(remove_duplicate=False),
+                 *module.named_buffers(remove_duplicate=False)]
+        for name, tensor in named:
+            if tensor is not None:
+                self.owners.setdefault(_storage_address(tensor), name)
+        # Held until the init ends: a buffer that the init replaces (torchtitan recomputes its
+        # RoPE cache) would free its memory, and a temporary allocated there would take its name.
+        self.held = [tensor for _, tensor in named]
+        self.fills: dict[str, int] = {}
+        self.running: list[str] = []  # the modules whose initialization is running, innermost last
+        self.lock = threading.Lock()
+
+    def source_for(self, tensor: torch.Tensor) -> FixedStream:
+        name = self.owners.get(_storage_address(tensor))
+        if name is None:
+            name = f"{self.running[-1] if self.running else ''}:temporary"
+        with self.lock:
+            n = self.fills.get(name, 0)
+            self.fills[name] = n + 1
+        return FixedStream(name_key(self.seed, name), n)
+
+    @contextlib.contextmanager
+    def initializing(self, name: str) -> Iterator[None]:
+        self.running.append(name)
+        try:
+            yield
+        finally:
+            self.running.pop()
+
+
+def _storage_address(tensor: torch.Tensor) -> int:
+    local = tensor.to_local() if _is_dtensor(tensor) else tensor
+    return int(local.untyped_storage().data_ptr()) if not local.is_meta else 0
+
+
+def _run_model_init(module: torch.nn.Module, keys: _NameKeys, device: torch.device) -> None:
+    """The model's own initialization: a transformers PreTrainedModel's initialize_weights()
+    (each _init_weights(m) keyed under m's name), torchtitan's init_states() (each module's
+    _init_self_parameters() under its name), else each module's reset_parameters()."""
+    names = {id(m): name for name, m in module.named_modules()}
+    if callable(getattr(module, "initialize_weights", None)) and \
+            callable(getattr(module, "_init_weights", None)):
+        wrapped = [m for m in module.modules() if "_init_weights" in dir(m)]
+        for owner in wrapped:
+            owner._init_weights = _keyed_under_argument(owner._init_weights, keys, names)
+        try:
+            module.initialize_weights()
+            if callable(getattr(module, "tie_weights", None)):
+                module.tie_weights()
+        finally:
+            for owner in wrapped:
+                del owner._init_weights
+    elif callable(getattr(module, "init_states", None)):
+        wrapped = [m for m in module.modules() if callable(getattr(m, "_init_self_parameters",
+                                                                   None))]
+        for owner in wrapped:
+            owner._init_self_parameters = _keyed_under(owner._init_self_parameters, keys,
+                                                       names[id(owner)])
+        try:
+            module.init_states(buffer_device=device)
+        finally:
+            for owner in wrapped:
+                del owner._init_self_parameters
+    else:
+        for name, layer in module.named_modules():
+            reset = _reset_method(layer)
+            if reset is not None:
+                with keys.initializing(name):
+                    reset()
+
+
+def _keyed_under(method: Callable[..., Any], keys: _NameKeys,
+                 name: str) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with keys.initializing(name):
+            return method(*args, **kwargs)
+    return run
+
+
+def _keyed_under_argument(method: Callable[..., Any], keys: _NameKeys,
+                          names: dict[int, str]) -> Callable[..., Any]:
+    def run(module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+        with keys.initializing(names.get(id(module), "")):
+            return method(module, *args, **kwargs)
+    return run
 
 
 def __getattr__(name: str) -> Any:
