@@ -8,9 +8,10 @@ Rows, each timed in this one process, alternating between the variants, best of 
   heads, vocab 32000: 492M parameters) constructed on the CPU with torch alone and inside
   ``fast_init()``; and the floor, the same model built on the meta device, ``to_empty`` and
   ``zero_()`` of every parameter.
-- torchtitan: Llama 3 ``1B`` with 4 of its 16 layers (506M parameters) built on the meta
-  device, ``to_empty``, then ``init_states()``, with torch alone and inside ``fast_init()``
-  (only ``init_states`` is timed).
+- torchtitan: Llama 3 ``1B`` with 4 of its 16 layers (506M parameters as built; ``to_empty``
+  unties the embedding from the output layer, so 769M after it) built on the meta device,
+  ``to_empty``, then ``init_states()``, with torch alone and inside ``fast_init()`` (only
+  ``init_states`` is timed).
 
 Needs torch, transformers and torchtitan (``pip install '.[frameworks]'``).
 """

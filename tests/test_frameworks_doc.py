@@ -1,6 +1,7 @@
 """docs/frameworks.md: each example runs, in a fresh interpreter, where its framework is
 installed (the framework it imports first after the standard library)."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -25,7 +26,10 @@ def test_the_page_has_an_example_per_framework():
                                                    for e in EXAMPLES])
 def test_the_example_runs(example):
     for name in needed(example):
-        pytest.importorskip(name, reason=f"this example needs {name}")
+        # Installed is enough (keras imports only with a backend chosen, as the example does);
+        # where HEINIT_RS_REQUIRE_FRAMEWORKS=1 (CI) a missing one fails instead of skipping.
+        if importlib.util.find_spec(name) is None:
+            pytest.importorskip(name, reason=f"this example needs {name}")
     run = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", example],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]

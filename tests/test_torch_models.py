@@ -453,3 +453,14 @@ def test_fsdp2_on_two_gloo_ranks_gives_each_rank_its_block_of_the_unsharded_valu
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-4000:]
     assert "fsdp name keys ok" in run.stdout, run.stdout
+
+
+def test_the_fast_init_docstring_example_runs():
+    import doctest
+
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    tests = finder.find(ht.fast_init, "fast_init", globs={})
+    assert sum(len(test.examples) for test in tests) > 0
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

@@ -769,11 +769,13 @@ def _fast_uniform_(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tenso
 def _fast_trunc_normal_(tensor: torch.Tensor, mean: float, std: float, a: float, b: float,
                         generator: torch.Generator | None = None) -> torch.Tensor:
     redirect = _redirect()
-    if redirect is not None and _redirectable(tensor):
-        with torch.no_grad():
-            if _redirected(redirect, tensor, "trunc_normal_", (mean, std, a, b), generator):
+    if redirect is not None:
+        with torch.no_grad():  # where torch's own helper writes
+            if _redirectable(tensor) and _redirected(redirect, tensor, "trunc_normal_",
+                                                     (mean, std, a, b), generator):
                 return tensor
-    return _TORCH_TRUNC_NORMAL(tensor, mean, std, a, b, generator=generator)  # type: ignore[no-any-return, unused-ignore]
+    return _TORCH_TRUNC_NORMAL(  # type: ignore[no-any-return, unused-ignore]
+        tensor, mean, std, a, b, generator=generator)
 
 
 def _install_patches() -> None:
