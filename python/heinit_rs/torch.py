@@ -280,8 +280,9 @@ def _traced(tensor: object) -> bool:
 def _initialize(initializer: str, tensor: torch.Tensor, arguments: tuple[object, ...],
                 generator: torch.Generator | None, seed: Seed,
                 global_shape: Sequence[int] | None, index: Index) -> torch.Tensor:
-    """Eagerly, the fill; under a torch transform, the custom op heinit_rs::<initializer>."""
-    if _traced(tensor):
+    """Eagerly, the fill; under a torch transform, the custom op heinit_rs::<initializer>
+    (here while Dynamo traces, which must not see the fill's Python; in `_fill` otherwise)."""
+    if torch.compiler.is_compiling():
         if seed is not None or global_shape is not None or index is not None:
             raise _untraceable(initializer)
         return _run_traced(initializer, tensor, arguments, generator)
