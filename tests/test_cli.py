@@ -39,3 +39,33 @@ def test_bench_rejects_bad_sizes(capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "--size", "0"])
     assert "--size" in capsys.readouterr().err
+
+
+def test_version_names_the_package_stream_and_simd_paths(capsys):
+    import pytest
+
+    import heinit_rs
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"heinit-rs {heinit_rs.__version__} (stream version "
+                          f"{heinit_rs.STREAM_VERSION}")
+    assert heinit_rs._core.get_simd_path() in out
+
+
+def test_the_small_call_reference_is_labelled_in_the_table(capsys):
+    assert cli.main(["bench", "--size", "32", "--repeat", "1"]) == 0
+    assert "numpy, 256 values" in capsys.readouterr().out
+
+
+def test_a_size_that_cannot_be_allocated_gives_a_clear_error(capsys, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 298. GiB")
+
+    monkeypatch.setattr(cli, "run_bench", out_of_memory)
+    assert cli.main(["bench", "--size", "200000"]) == 2
+    err = capsys.readouterr().err
+    assert "--size 200000 needs arrays of 149.0 GiB each" in err
+    assert "pass a smaller --size" in err and "Traceback" not in err

@@ -67,8 +67,7 @@ def bfloat16_dtype(what: str) -> np.dtype:
     try:
         import ml_dtypes
     except ImportError:
-        raise TypeError(f"{what} needs ml_dtypes: pip install ml_dtypes "
-                        "(or heinit-rs[bfloat16])") from None
+        raise TypeError(f"{what} needs ml_dtypes: pip install ml_dtypes") from None
     bfloat16: np.dtype = np.dtype(ml_dtypes.bfloat16)
     return bfloat16
 

@@ -100,9 +100,9 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
         Workload("small (64, 64)", "kaiming_normal((64, 64)): per-call overhead", 4096, {
             "heinit_rs": lambda: h.kaiming_normal((64, 64), dtype=dtype, seed=1),
             "numpy": lambda: rng.standard_normal((64, 64), dtype=dtype),
-            # The yardstick for small calls: NumPy making 256 values.
-            "numpy (256,)": lambda: rng.standard_normal(256, dtype=dtype),
-        }, elements_of={"numpy (256,)": 256}),
+            # What a call that makes almost nothing costs: NumPy drawing 256 values.
+            "numpy, 256 values": lambda: rng.standard_normal(256, dtype=dtype),
+        }, elements_of={"numpy, 256 values": 256}),
     ]
     in_place, made_new = result[:3], result[3:5]
     if torch is not None:
@@ -413,6 +413,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="heinit-rs", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"heinit-rs {h.__version__} (stream version "
+                                f"{h.STREAM_VERSION}; SIMD: "
+                                f"{', '.join(_core.supported_simd_paths())})")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_bench_parser(sub)
     _add_demo_parser(sub)
@@ -421,7 +425,15 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(args)
     threads = args.threads or h.get_num_threads()
     progress = Progress()
-    report = run_bench(args.size, np.dtype(args.dtype), threads, args.repeat, progress)
+    try:
+        report = run_bench(args.size, np.dtype(args.dtype), threads, args.repeat, progress)
+    except MemoryError:
+        progress.clear()
+        needed = args.size**2 * np.dtype(args.dtype).itemsize / 2**30
+        print(f"heinit-rs bench: --size {args.size} needs arrays of {needed:.1f} GiB each, "
+              f"more memory than this machine could give; pass a smaller --size",
+              file=sys.stderr)
+        return 2
     progress.clear()
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
