@@ -19,6 +19,7 @@ Needs torch, transformers and torchtitan (``pip install '.[frameworks]'``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import platform
@@ -38,25 +39,17 @@ def llama_config():  # type: ignore[no-untyped-def]
                        num_hidden_layers=8, num_attention_heads=16, num_key_value_heads=4)
 
 
-def transformers_torch() -> float:
-    from transformers import LlamaForCausalLM
+def transformers_construction(fast: bool) -> Callable[[], float]:
+    def run() -> float:
+        from transformers import LlamaForCausalLM
 
-    start = time.perf_counter()
-    model = LlamaForCausalLM(llama_config())
-    elapsed = time.perf_counter() - start
-    del model
-    return elapsed
-
-
-def transformers_fast_init() -> float:
-    from transformers import LlamaForCausalLM
-
-    start = time.perf_counter()
-    with ht.fast_init():
-        model = LlamaForCausalLM(llama_config())
-    elapsed = time.perf_counter() - start
-    del model
-    return elapsed
+        start = time.perf_counter()
+        with ht.fast_init() if fast else contextlib.nullcontext():
+            model = LlamaForCausalLM(llama_config())
+        elapsed = time.perf_counter() - start
+        del model
+        return elapsed
+    return run
 
 
 def transformers_floor() -> float:
@@ -89,10 +82,7 @@ def torchtitan_init(fast: bool) -> Callable[[], float]:
     def run() -> float:
         model = torchtitan_model()
         start = time.perf_counter()
-        if fast:
-            with ht.fast_init():
-                model.init_states(buffer_device=torch.device("cpu"))
-        else:
+        with ht.fast_init() if fast else contextlib.nullcontext():
             model.init_states(buffer_device=torch.device("cpu"))
         elapsed = time.perf_counter() - start
         del model
@@ -125,7 +115,7 @@ def main() -> None:
     titan_parameters = sum(p.numel() for p in torchtitan_model().parameters())
     torchtitan_init(False)()  # the first init_states call warms torch up (about 1 s)
     transformers_rows = best_alternating({
-        "torch": transformers_torch, "fast_init": transformers_fast_init,
+        "torch": transformers_construction(False), "fast_init": transformers_construction(True),
         "floor": transformers_floor}, args.repeat)
     titan_rows = best_alternating({"torch": torchtitan_init(False),
                                    "fast_init": torchtitan_init(True)}, args.repeat)

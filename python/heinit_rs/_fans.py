@@ -71,6 +71,22 @@ def _normalize_axes(spec: AxisSpec, ndim: int, name: str) -> tuple[int, ...]:
     return tuple(axes)
 
 
+def axes_product(shape: tuple[int, ...], axes: Iterable[object], name: str) -> int:
+    """The product of `shape` over `axes`, indexed as Python indexes a tuple: repeated and
+    overlapping axes count again, as Keras and JAX let them, and an axis outside the shape
+    raises IndexError, as theirs does (for the framework adapters' own fan rules)."""
+    size = 1
+    for axis in axes:
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"{name} must be an int or a sequence of ints, got {axes!r}")
+        index = int(axis)
+        if not -len(shape) <= index < len(shape):
+            raise IndexError(f"{name}={axes!r} names axis {index}, outside the "
+                             f"{len(shape)}-dimensional shape {shape}")
+        size *= shape[index]
+    return size
+
+
 def _fans_from_axes(
     shape: tuple[int, ...], in_axis: AxisSpec, out_axis: AxisSpec, batch_axis: AxisSpec
 ) -> tuple[int, int]:

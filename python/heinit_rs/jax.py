@@ -32,7 +32,7 @@ import numpy as np
 
 from heinit_rs import _initializers
 from heinit_rs._checks import check_choice, check_real
-from heinit_rs._fans import check_shape
+from heinit_rs._fans import axes_product, check_shape
 
 __all__ = [
     "glorot_normal",
@@ -81,20 +81,13 @@ def key_to_seed(words: Any) -> int:
 
 
 def _axes_size(shape: tuple[int, ...], axis: AxisSpec, name: str) -> int:
-    """The product of `shape` over `axis` (an int or a sequence of ints), as JAX indexes it."""
-    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    """The product of `shape` over `axis`, an int or a sequence of ints, as JAX indexes it."""
     try:
-        axes = tuple(axes)  # type: ignore[arg-type]
+        axes: tuple[object, ...] = (axis,) if isinstance(axis, numbers.Integral) \
+            else tuple(axis)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"{name} must be an int or a sequence of ints, got {axis!r}") from None
-    size = 1
-    for a in axes:
-        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
-            raise TypeError(f"{name} must be an int or a sequence of ints, got {axis!r}")
-        if not -len(shape) <= a < len(shape):
-            raise IndexError(f"{name}={axis!r} is out of range for shape {shape}")
-        size *= shape[a]
-    return size
+    return axes_product(shape, axes, name)
 
 
 def jax_fans(shape: tuple[int, ...], in_axis: AxisSpec = -2, out_axis: AxisSpec = -1,

@@ -15,7 +15,6 @@ call equals ``seed=s``.
 
 from __future__ import annotations
 
-import numbers
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 
 from heinit_rs import _initializers
 from heinit_rs._checks import check_real
-from heinit_rs._fans import check_shape, fans_of_checked_shape
+from heinit_rs._fans import axes_product, check_shape, fans_of_checked_shape
 from heinit_rs._random import StreamSource
 
 __all__ = [
@@ -59,18 +58,6 @@ class SeedGeneratorDraw(StreamSource):
         return key, stream
 
 
-def _axes_size(shape: tuple[int, ...], axes: Sequence[int], name: str) -> int:
-    size = 1
-    for axis in axes:
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-            raise TypeError(f"{name} must be a sequence of ints, got {axes!r}")
-        if not -len(shape) <= axis < len(shape):
-            raise IndexError(f"{name}={list(axes)!r} names axis {axis}, outside the "
-                             f"{len(shape)}-dimensional shape {shape}")
-        size *= shape[axis]
-    return size
-
-
 def keras_fans(shape: tuple[int, ...], input_axes: Sequence[int] | None = None,
                output_axes: Sequence[int] | None = None) -> tuple[int, int]:
     """(fan_in, fan_out) by keras.initializers' rule: with both axis lists, the products of
@@ -78,8 +65,8 @@ def keras_fans(shape: tuple[int, ...], input_axes: Sequence[int] | None = None,
     shape raises IndexError, as in Keras); otherwise (*kernel, in, out), a 1-D shape (n,)
     giving (n, n) and a 0-D one (1, 1)."""
     if input_axes is not None and output_axes is not None:
-        return (_axes_size(shape, input_axes, "input_axes"),
-                _axes_size(shape, output_axes, "output_axes"))
+        return (axes_product(shape, input_axes, "input_axes"),
+                axes_product(shape, output_axes, "output_axes"))
     return fans_of_checked_shape(shape, "keras")
 
 

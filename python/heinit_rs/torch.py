@@ -928,27 +928,15 @@ def _run_model_init(module: torch.nn.Module, keys: _NameKeys, device: torch.devi
     names = {id(m): name for name, m in module.named_modules()}
     if callable(getattr(module, "initialize_weights", None)) and \
             callable(getattr(module, "_init_weights", None)):
-        wrapped = [m for m in module.modules() if "_init_weights" in dir(m)]
-        for owner in wrapped:
-            owner._init_weights = _keyed_under_argument(owner._init_weights, keys, names)
-        try:
+        with _keyed_method(module, "_init_weights", keys,
+                           lambda owner, initialized, *_: names.get(id(initialized), "")):
             module.initialize_weights()
             if callable(getattr(module, "tie_weights", None)):
                 module.tie_weights()
-        finally:
-            for owner in wrapped:
-                del owner._init_weights
     elif callable(getattr(module, "init_states", None)):
-        wrapped = [m for m in module.modules() if callable(getattr(m, "_init_self_parameters",
-                                                                   None))]
-        for owner in wrapped:
-            owner._init_self_parameters = _keyed_under(owner._init_self_parameters, keys,
-                                                       names[id(owner)])
-        try:
+        with _keyed_method(module, "_init_self_parameters", keys,
+                           lambda owner, *_: names[id(owner)]):
             module.init_states(buffer_device=device)
-        finally:
-            for owner in wrapped:
-                del owner._init_self_parameters
     else:
         for name, layer in module.named_modules():
             reset = _reset_method(layer)
@@ -957,19 +945,28 @@ def _run_model_init(module: torch.nn.Module, keys: _NameKeys, device: torch.devi
                     reset()
 
 
+@contextlib.contextmanager
+def _keyed_method(module: torch.nn.Module, attribute: str, keys: _NameKeys,
+                  name_of: Callable[..., str]) -> Iterator[None]:
+    """While the block runs, each submodule's method `attribute` keys the fills it makes into
+    temporaries under ``name_of(owner, *its arguments)``; the instance attributes that do so
+    are removed again on exit."""
+    owners = [m for m in module.modules() if callable(getattr(m, attribute, None))]
+    for owner in owners:
+        setattr(owner, attribute, _keyed_under(getattr(owner, attribute), keys,
+                                               functools.partial(name_of, owner)))
+    try:
+        yield
+    finally:
+        for owner in owners:
+            delattr(owner, attribute)
+
+
 def _keyed_under(method: Callable[..., Any], keys: _NameKeys,
-                 name: str) -> Callable[..., Any]:
+                 name_of: Callable[..., str]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
-        with keys.initializing(name):
+        with keys.initializing(name_of(*args)):
             return method(*args, **kwargs)
-    return run
-
-
-def _keyed_under_argument(method: Callable[..., Any], keys: _NameKeys,
-                          names: dict[int, str]) -> Callable[..., Any]:
-    def run(module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
-        with keys.initializing(names.get(id(module), "")):
-            return method(module, *args, **kwargs)
     return run
 
 
