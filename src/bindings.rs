@@ -1,19 +1,21 @@
-//! The Python module `heinit_rs._core`: thin wrappers that check their input, borrow the
-//! array, release the GIL and call the kernels. The Python layer (python/heinit_rs) validates
-//! arguments with friendlier messages first; these checks are the last line of defence.
+//! The Python module `heinit_rs._core` (feature `python`): the distributions as Python
+//! classes, and thin wrappers that borrow the array, release the GIL and call the fill. The
+//! distributions check their own parameters (src/distributions.rs); the Python layer
+//! (python/heinit_rs) checks only what Rust does not know: argument types, shapes, seeds.
 
 use crate::dispatch::{self, Path};
-use crate::distributions::{Normal, TruncNormal, Uniform};
+use crate::distributions::{check_fits, sealed::Sealed, Normal, TruncNormal, Uniform};
 use crate::error::Error;
-use crate::fill::{fill_until, Plan};
+use crate::fill::Plan;
 use crate::philox::{self, Stream};
 use crate::pool;
-use crate::real::{Real, Store, Transform, BF16, F16};
+use crate::real::{Store, BF16, F16};
 use numpy::{
     BorrowError, Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyRuntimeWarning, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyTuple, PyType};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -23,7 +25,10 @@ impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         let message = e.to_string();
         match e {
-            Error::Geometry(_) | Error::InvalidArgument(_) | Error::SimdPath(_) => {
+            Error::Geometry(_)
+            | Error::Parameter(_)
+            | Error::InvalidArgument(_)
+            | Error::SimdPath(_) => {
                 PyValueError::new_err(message)
             }
             Error::WrongType(_) => PyTypeError::new_err(message),
@@ -41,77 +46,6 @@ const DETACH_THRESHOLD: usize = 4096;
 const WATCH_FOR_CTRL_C_FROM: usize = 1 << 21;
 /// How often a watched fill checks for Ctrl-C.
 const CTRL_C_CHECK_INTERVAL: Duration = Duration::from_millis(10);
-
-/// A distribution with its parameters, checked.
-#[derive(Clone, Copy, Debug)]
-enum Distribution {
-    Normal {
-        mean: f64,
-        std: f64,
-    },
-    Uniform {
-        low: f64,
-        high: f64,
-    },
-    TruncNormal {
-        mean: f64,
-        std: f64,
-        low: f64,
-        high: f64,
-    },
-}
-
-fn finite(what: &str, v: f64) -> Result<f64, Error> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(Error::InvalidArgument(format!(
-            "{what} must be finite, got {v}"
-        )))
-    }
-}
-
-impl Distribution {
-    fn normal(mean: f64, std: f64) -> Result<Self, Error> {
-        let (mean, std) = (finite("mean", mean)?, finite("std", std)?);
-        if std < 0.0 {
-            return Err(Error::InvalidArgument(format!(
-                "std must be >= 0, got {std}"
-            )));
-        }
-        Ok(Self::Normal { mean, std })
-    }
-
-    fn uniform(low: f64, high: f64) -> Result<Self, Error> {
-        let (low, high) = (finite("a", low)?, finite("b", high)?);
-        if low > high || !(high - low).is_finite() {
-            return Err(Error::InvalidArgument(format!(
-                "uniform needs a <= b with a finite b - a, got a={low}, b={high}"
-            )));
-        }
-        Ok(Self::Uniform { low, high })
-    }
-
-    fn trunc_normal(mean: f64, std: f64, low: f64, high: f64) -> Result<Self, Error> {
-        let (mean, std) = (finite("mean", mean)?, finite("std", std)?);
-        if std <= 0.0 {
-            return Err(Error::InvalidArgument(format!(
-                "std must be > 0, got {std}"
-            )));
-        }
-        if low.is_nan() || high.is_nan() || low >= high {
-            return Err(Error::InvalidArgument(format!(
-                "trunc_normal needs bounds a < b, got a={low}, b={high}"
-            )));
-        }
-        Ok(Self::TruncNormal {
-            mean,
-            std,
-            low,
-            high,
-        })
-    }
-}
 
 /// The array's memory as the kernels need it, checked.
 struct Target<T> {
@@ -153,47 +87,21 @@ fn target<E: Element, S: Store>(
     Ok(Target { ptr, plan })
 }
 
-fn run<S: Store>(
-    dist: Distribution,
+fn run<S: Store, D: Sealed>(
+    dist: &D,
     stream: &Stream,
     target: &Target<S>,
     stop: &AtomicBool,
 ) -> Result<(), Error> {
-    let Target { ptr, plan } = target;
-    let (ptr, plan, stream) = (*ptr, plan, stream);
     // SAFETY: `target` checked the geometry against the array, and the caller holds its
     // read-write borrow, so the memory is valid and unaliased for the whole call.
-    unsafe {
-        match dist {
-            Distribution::Normal { mean, std } => {
-                let x = Normal {
-                    mean: S::Real::from_f64(mean),
-                    std: S::Real::from_f64(std),
-                };
-                fill_until(&x, stream, ptr, plan, stop)
-            }
-            Distribution::Uniform { low, high } => {
-                let x = Uniform::<S::Real>::new(low, high).clamped(S::inside(low, high));
-                fill_until(&x, stream, ptr, plan, stop)
-            }
-            Distribution::TruncNormal {
-                mean,
-                std,
-                low,
-                high,
-            } => {
-                let x =
-                    TruncNormal::<S::Real>::new(mean, std, low, high).clamped(S::inside(low, high));
-                fill_until(&x, stream, ptr, plan, stop)
-            }
-        }
-    }
+    unsafe { dist.fill_plan(stream, target.ptr, &target.plan, stop) }
 }
 
-fn fill_typed<E: Element, S: Store>(
+fn fill_typed<E: Element, S: Store, D: Sealed>(
     py: Python<'_>,
     array: &Bound<'_, PyArrayDyn<E>>,
-    dist: Distribution,
+    dist: &D,
     stream: Stream,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
@@ -273,10 +181,10 @@ fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
 /// Fill `arr` in place with `dist`: element i of the C-order logical array `global_shape`,
 /// whose block starting at `offset` `arr` is, becomes the i-th value of stream (`key`, `stream`).
 /// float16 and bfloat16 arrays come as their uint16 bits, with `bits16` naming the format.
-fn fill_array(
+fn fill_array<D: Sealed>(
     py: Python<'_>,
     arr: &Bound<'_, PyAny>,
-    dist: Distribution,
+    dist: &D,
     stream: Stream,
     global_shape: Option<Vec<u64>>,
     offset: Option<Vec<u64>>,
@@ -285,10 +193,10 @@ fn fill_array(
     if let Ok(array) = arr.cast::<PyArrayDyn<u16>>() {
         return match bits16 {
             Some("float16") => {
-                fill_typed::<u16, F16>(py, array, dist, stream, global_shape, offset)
+                fill_typed::<u16, F16, D>(py, array, dist, stream, global_shape, offset)
             }
             Some("bfloat16") => {
-                fill_typed::<u16, BF16>(py, array, dist, stream, global_shape, offset)
+                fill_typed::<u16, BF16, D>(py, array, dist, stream, global_shape, offset)
             }
             other => Err(Error::InvalidArgument(format!(
                 "bits16 must be 'float16' or 'bfloat16' for a uint16 arr (the format its bits \
@@ -304,9 +212,9 @@ fn fill_array(
         .into());
     }
     if let Ok(array) = arr.cast::<PyArrayDyn<f32>>() {
-        fill_typed::<f32, f32>(py, array, dist, stream, global_shape, offset)
+        fill_typed::<f32, f32, D>(py, array, dist, stream, global_shape, offset)
     } else if let Ok(array) = arr.cast::<PyArrayDyn<f64>>() {
-        fill_typed::<f64, f64>(py, array, dist, stream, global_shape, offset)
+        fill_typed::<f64, f64, D>(py, array, dist, stream, global_shape, offset)
     } else if let Ok(array) = arr.cast::<PyUntypedArray>() {
         Err(Error::WrongType(format!(
             "arr must have dtype float32 or float64 (or be uint16 bits with bits16), got {}",
@@ -322,103 +230,102 @@ fn fill_array(
     }
 }
 
-/// Fill `arr` with Normal(mean, std), std >= 0 (see `fill_array`).
-#[pyfunction]
-#[pyo3(signature = (arr, mean, std, key, stream, global_shape=None, offset=None, bits16=None))]
-#[allow(clippy::too_many_arguments)]
-fn fill_normal(
-    py: Python<'_>,
-    arr: &Bound<'_, PyAny>,
-    mean: f64,
-    std: f64,
-    key: u64,
-    stream: u64,
-    global_shape: Option<Vec<u64>>,
-    offset: Option<Vec<u64>>,
-    bits16: Option<&str>,
+/// `check_fits` for the output format named `format`, the error naming `because`'s
+/// `(name, value)` pairs (the arguments the caller passed) where given.
+fn check_fits_named<D: Sealed>(
+    dist: &D,
+    format: &str,
+    because: Option<&Bound<'_, PyTuple>>,
 ) -> PyResult<()> {
-    let dist = Distribution::normal(mean, std)?;
-    fill_array(
-        py,
-        arr,
-        dist,
-        Stream::new(key, stream),
-        global_shape,
-        offset,
-        bits16,
-    )
-}
-
-/// Fill `arr` with Uniform[low, high] (see `fill_array`).
-#[pyfunction]
-#[pyo3(signature = (arr, low, high, key, stream, global_shape=None, offset=None, bits16=None))]
-#[allow(clippy::too_many_arguments)]
-fn fill_uniform(
-    py: Python<'_>,
-    arr: &Bound<'_, PyAny>,
-    low: f64,
-    high: f64,
-    key: u64,
-    stream: u64,
-    global_shape: Option<Vec<u64>>,
-    offset: Option<Vec<u64>>,
-    bits16: Option<&str>,
-) -> PyResult<()> {
-    let dist = Distribution::uniform(low, high)?;
-    fill_array(
-        py,
-        arr,
-        dist,
-        Stream::new(key, stream),
-        global_shape,
-        offset,
-        bits16,
-    )
-}
-
-/// Fill `arr` with Normal(mean, std) truncated to [low, high], std > 0 (see `fill_array`).
-#[pyfunction]
-#[pyo3(signature = (arr, mean, std, low, high, key, stream, global_shape=None, offset=None, bits16=None))]
-#[allow(clippy::too_many_arguments)]
-fn fill_trunc_normal(
-    py: Python<'_>,
-    arr: &Bound<'_, PyAny>,
-    mean: f64,
-    std: f64,
-    low: f64,
-    high: f64,
-    key: u64,
-    stream: u64,
-    global_shape: Option<Vec<u64>>,
-    offset: Option<Vec<u64>>,
-    bits16: Option<&str>,
-) -> PyResult<()> {
-    let dist = Distribution::trunc_normal(mean, std, low, high)?;
-    fill_array(
-        py,
-        arr,
-        dist,
-        Stream::new(key, stream),
-        global_shape,
-        offset,
-        bits16,
-    )
-}
-
-/// The largest |z| a standard normal of this element type reaches: that of the draw with
-/// every magnitude bit set (|z| grows with the magnitude bits).
-fn normal_reach<T: Real>() -> f64 {
-    let unit = Normal {
-        mean: T::from_f64(0.0),
-        std: T::from_f64(1.0),
+    let result = match format {
+        "float32" => check_fits::<f32>(dist),
+        "float64" => check_fits::<f64>(dist),
+        "float16" => check_fits::<F16>(dist),
+        "bfloat16" => check_fits::<BF16>(dist),
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "format must be 'float32', 'float64', 'float16' or 'bfloat16', got {other:?}"
+            ))
+            .into())
+        }
     };
-    // The sign bit is the top bit of the last word a value takes (word 0 for float32, word 1,
-    // the high half, for float64).
-    let mut words = [[u32::MAX; crate::philox::LANES]; 4];
-    words[4 / T::PER_BLOCK - 1] = [u32::MAX >> 1; crate::philox::LANES];
-    let value = unit.one(T::draw(&words, 0, 0));
-    value.to_f64()
+    match (result, because) {
+        (Err(Error::Parameter(e)), Some(because)) => {
+            let mut named = Vec::new();
+            for pair in because.iter() {
+                let (name, value): (String, Bound<'_, PyAny>) = pair.extract()?;
+                named.push(format!("{name}={}", value.repr()?));
+            }
+            Err(Error::from(e.with_arguments(named.join(", "))).into())
+        }
+        (result, _) => Ok(result?),
+    }
 }
+
+/// The Python methods every distribution class has: its constructor (which checks the
+/// parameters), `fill`, `check_fits`, `__repr__` and pickling.
+macro_rules! python_distribution {
+    ($t:ident, $($param:ident: $getter:ident),+) => {
+        #[pymethods]
+        impl $t {
+            #[new]
+            fn py_new($($param: f64),+) -> PyResult<Self> {
+                Ok($t::new($($param),+)?)
+            }
+
+            /// Fill `arr` in place: element i of the C-order logical array `global_shape`,
+            /// whose block starting at `offset` `arr` is, becomes the i-th value of stream
+            /// (`key`, `stream`). float16 and bfloat16 arrays come as their uint16 bits, with
+            /// `bits16` naming the format.
+            #[pyo3(signature = (arr, key, stream, global_shape=None, offset=None, bits16=None))]
+            #[allow(clippy::too_many_arguments)]
+            fn fill(
+                &self,
+                py: Python<'_>,
+                arr: &Bound<'_, PyAny>,
+                key: u64,
+                stream: u64,
+                global_shape: Option<Vec<u64>>,
+                offset: Option<Vec<u64>>,
+                bits16: Option<&str>,
+            ) -> PyResult<()> {
+                fill_array(py, arr, self, Stream::new(key, stream), global_shape, offset, bits16)
+            }
+
+            /// Raise ValueError if values could overflow `format` ("float32", "float64",
+            /// "float16" or "bfloat16"), naming `because`'s (name, value) pairs.
+            #[pyo3(signature = (format, because=None))]
+            fn check_fits(&self, format: &str, because: Option<&Bound<'_, PyTuple>>) -> PyResult<()> {
+                check_fits_named(self, format, because)
+            }
+
+            $(
+            #[getter($param)]
+            fn $getter(&self) -> f64 {
+                self.$param()
+            }
+            )+
+
+            fn __repr__(&self) -> String {
+                format!("{}({})", stringify!($t), self.arguments())
+            }
+
+            fn __reduce__<'py>(
+                slf: &Bound<'py, Self>,
+            ) -> (Bound<'py, PyType>, ($(python_distribution!(@f64 $param),)+)) {
+                let this = slf.get();
+                (slf.get_type(), ($(this.$param(),)+))
+            }
+        }
+    };
+    (@f64 $param:ident) => {
+        f64
+    };
+}
+
+python_distribution!(Normal, mean: py_mean, std: py_std);
+python_distribution!(Uniform, a: py_a, b: py_b);
+python_distribution!(TruncNormal, mean: py_mean, std: py_std, a: py_a, b: py_b);
 
 /// One Philox4x32-10 block, for known-answer tests.
 #[pyfunction]
@@ -444,7 +351,7 @@ fn get_simd_path() -> PyResult<&'static str> {
     Ok(dispatch::current()?.name())
 }
 
-/// The paths this CPU supports.
+/// The paths this CPU supports (`ALL_SIMD_PATHS` lists every path).
 #[pyfunction]
 fn supported_simd_paths() -> Vec<&'static str> {
     Path::ALL
@@ -502,17 +409,19 @@ fn get_num_threads() -> usize {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("STREAM_VERSION", crate::STREAM_VERSION)?;
-    m.add("NORMAL_REACH_F32", normal_reach::<f32>())?;
-    m.add("NORMAL_REACH_F64", normal_reach::<f64>())?;
+    m.add(
+        "ALL_SIMD_PATHS",
+        PyTuple::new(m.py(), Path::ALL.map(Path::name))?,
+    )?;
     if let Err(problem) = pool::threads_from_env() {
         let message = CString::new(format!(
             "{problem}; using the number of CPUs instead (set_num_threads(n) sets it)"
         ))?;
         PyErr::warn(m.py(), &m.py().get_type::<PyRuntimeWarning>(), &message, 1)?;
     }
-    m.add_function(wrap_pyfunction!(fill_normal, m)?)?;
-    m.add_function(wrap_pyfunction!(fill_uniform, m)?)?;
-    m.add_function(wrap_pyfunction!(fill_trunc_normal, m)?)?;
+    m.add_class::<Normal>()?;
+    m.add_class::<Uniform>()?;
+    m.add_class::<TruncNormal>()?;
     m.add_function(wrap_pyfunction!(philox4x32_10, m)?)?;
     m.add_function(wrap_pyfunction!(derive_key, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

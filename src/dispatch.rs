@@ -3,54 +3,136 @@
 //! and the best one the CPU supports is called. Every path computes the same bits: the kernels
 //! use only exactly-rounded operations and Rust never fuses multiply-adds (src/math.rs).
 //!
-//! HEINIT_RS_SIMD=scalar|baseline|avx2|avx512|neon (read at first use) or `set_path` forces a path,
-//! so tests can compare them.
+//! `simd_paths!` below is the one list of paths: it makes the `Path` enum, the names, the
+//! detection, each target path's `#[target_feature]` entry point and `fill_run_on`'s match.
+//! HEINIT_RS_SIMD=<name> (read at first use) or `set_path` forces a path, so tests can compare
+//! them; `Path::ALL` (`_core.ALL_SIMD_PATHS` in Python) is what tests and benches iterate.
 
 use crate::error::Error;
-use crate::isa::Portable;
-#[cfg(target_arch = "x86_64")]
-use crate::isa::{Avx2, Avx512};
-#[cfg(target_arch = "x86_64")]
-use crate::kernel::fill_run_with;
-use crate::kernel::{fill_rounded, fill_run, fill_scalar};
+use crate::kernel::{fill_rounded, fill_run, fill_run_with, fill_scalar};
 use crate::philox::Stream;
 use crate::real::{Store, Transform};
+use crate::simd::Portable;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+/// The environment variable that forces a path.
 pub const ENV_VAR: &str = "HEINIT_RS_SIMD";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Path {
+/// The paths, in order of preference from last to first (`best` takes the last supported one).
+/// A `portable` row runs plain Rust through `$run`; a `target` row is compiled, on `$arch`
+/// only, for `$features` (each detected at run time) with `$isa`'s kernels.
+macro_rules! simd_paths {
+    (
+        $( portable $(#[$pdoc:meta])* $pname:ident = $pvalue:literal, $pstr:literal, $run:path; )*
+        $( target $(#[$tdoc:meta])* $tname:ident = $tvalue:literal, $tstr:literal,
+           $arch:literal, $detect:ident, [$($feature:tt),+], $isa:path, $entry:ident; )*
+    ) => {
+        /// An instruction-set path: every one gives the same bits.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum Path {
+            $( $(#[$pdoc])* $pname = $pvalue, )*
+            $( $(#[$tdoc])* $tname = $tvalue, )*
+        }
+
+        impl Path {
+            /// Every path, supported here or not.
+            pub const ALL: [Path; [$($pstr,)* $($tstr,)*].len()] =
+                [$(Path::$pname,)* $(Path::$tname,)*];
+
+            /// The path's name, as HEINIT_RS_SIMD and `set_simd_path` take it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Path::$pname => $pstr, )*
+                    $( Path::$tname => $tstr, )*
+                }
+            }
+
+            /// Whether this CPU runs the path.
+            pub fn supported(self) -> bool {
+                match self {
+                    $( Path::$pname => true, )*
+                    $( Path::$tname => {
+                        #[cfg(target_arch = $arch)]
+                        {
+                            true $(&& std::arch::$detect!($feature))+
+                        }
+                        #[cfg(not(target_arch = $arch))]
+                        {
+                            false
+                        }
+                    } )*
+                }
+            }
+        }
+
+        $(
+        #[cfg(target_arch = $arch)]
+        $(#[target_feature(enable = $feature)])+
+        fn $entry<S: Store, X: Transform<S::Real>>(
+            x: &X,
+            stream: &Stream,
+            out: &mut [S],
+            first: u64,
+        ) {
+            // SAFETY: this function only runs on CPUs with its target features (`supported`
+            // checked them before the path could be chosen).
+            let isa = unsafe { <$isa>::new() };
+            fill_rounded(isa, out, first, |values, first| {
+                fill_run_with(x, isa, stream, values, first)
+            })
+        }
+        )*
+
+        /// `fill_run` on the chosen path, into any storage format.
+        #[inline]
+        pub(crate) fn fill_run_on<S: Store, X: Transform<S::Real>>(
+            path: Path,
+            x: &X,
+            stream: &Stream,
+            out: &mut [S],
+            first: u64,
+        ) {
+            match path {
+                $( Path::$pname => fill_rounded(Portable, out, first, |v, first| $run(x, stream, v, first)), )*
+                $(
+                #[cfg(target_arch = $arch)]
+                // SAFETY: `current`/`set_path` only select a path after `supported` found its
+                // features on this CPU.
+                Path::$tname => unsafe { $entry(x, stream, out, first) },
+                )*
+                // `current`/`set_path` never select a path the CPU lacks.
+                #[allow(unreachable_patterns)]
+                _ => fill_rounded(Portable, out, first, |v, first| fill_run(x, stream, v, first)),
+            }
+        }
+    };
+}
+
+simd_paths! {
+    portable
     /// One element at a time, no lane batching.
-    Scalar = 1,
+    Scalar = 1, "scalar", fill_scalar;
+    portable
     /// Lane-batched code for the build's baseline (SSE2 on x86-64, NEON on aarch64).
-    Baseline = 2,
-    Avx2 = 3,
-    Avx512 = 4,
+    Baseline = 2, "baseline", fill_run;
+    target
+    /// AVX2 with F16C.
+    Avx2 = 3, "avx2", "x86_64", is_x86_feature_detected, ["avx2", "f16c"],
+        crate::simd::x86::Avx2, fill_run_avx2;
+    target
+    /// AVX-512 F/BW/DQ/VL with F16C.
+    Avx512 = 4, "avx512", "x86_64", is_x86_feature_detected,
+        ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "f16c"],
+        crate::simd::x86::Avx512, fill_run_avx512;
+    target
     /// Hand-written NEON Philox (aarch64).
-    Neon = 5,
+    Neon = 5, "neon", "aarch64", is_aarch64_feature_detected, ["neon"],
+        crate::simd::neon::Neon, fill_run_neon;
 }
 
 impl Path {
-    pub const ALL: [Path; 5] = [
-        Path::Scalar,
-        Path::Baseline,
-        Path::Avx2,
-        Path::Avx512,
-        Path::Neon,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Path::Scalar => "scalar",
-            Path::Baseline => "baseline",
-            Path::Avx2 => "avx2",
-            Path::Avx512 => "avx512",
-            Path::Neon => "neon",
-        }
-    }
-
+    /// The path named `name`, or an error listing the names.
     pub fn parse(name: &str) -> Result<Path, Error> {
         Path::ALL
             .into_iter()
@@ -64,31 +146,11 @@ impl Path {
             })
     }
 
-    pub fn supported(self) -> bool {
-        match self {
-            Path::Scalar | Path::Baseline => true,
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("f16c")
-            }
-            #[cfg(target_arch = "x86_64")]
-            Path::Avx512 => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                    && std::arch::is_x86_feature_detected!("f16c")
-            }
-            #[cfg(target_arch = "aarch64")]
-            Path::Neon => true,
-            _ => false,
-        }
-    }
-
+    /// The last supported path of `ALL`: the fastest.
     fn best() -> Path {
-        [Path::Avx512, Path::Avx2, Path::Neon]
+        Path::ALL
             .into_iter()
+            .rev()
             .find(|p| p.supported())
             .unwrap_or(Path::Baseline)
     }
@@ -100,7 +162,7 @@ impl Path {
 
 static CURRENT: AtomicU8 = AtomicU8::new(0);
 
-/// The path in force: HEINIT_RS_SIMD if set (an error if unknown or unsupported), else the best.
+/// The instruction-set path in force: HEINIT_RS_SIMD if set (an error if unknown or unsupported), else the best.
 pub fn current() -> Result<Path, Error> {
     if let Some(path) = Path::from_u8(CURRENT.load(Ordering::Relaxed)) {
         return Ok(path);
@@ -126,91 +188,16 @@ fn checked(path: Path) -> Result<Path, Error> {
     }
 }
 
-/// The paths this CPU lacks, each reported on stderr as skipped by `test` (shown by
-/// `cargo test -- --nocapture`), so a machine without AVX-512 says that path went untested.
-pub fn report_skipped_paths(test: &str) -> Vec<Path> {
-    let lacking: Vec<Path> = Path::ALL.into_iter().filter(|p| !p.supported()).collect();
-    for path in &lacking {
-        eprintln!(
-            "SKIPPED {test} on the {} path: this CPU does not support it",
-            path.name()
-        );
-    }
-    lacking
-}
-
+/// Use `path` from now on (all give the same bits); an error if this CPU lacks it.
 pub fn set_path(path: Path) -> Result<(), Error> {
     CURRENT.store(checked(path)? as u8, Ordering::Relaxed);
     Ok(())
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,f16c")]
-fn fill_run_avx2<S: Store, X: Transform<S::Real>>(
-    x: &X,
-    stream: &Stream,
-    out: &mut [S],
-    first: u64,
-) {
-    // SAFETY: this function only runs on CPUs with AVX2 and F16C (its target features).
-    let isa = unsafe { Avx2::new() };
-    fill_rounded(isa, out, first, |values, first| {
-        fill_run_with(x, isa, stream, values, first)
-    })
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,f16c")]
-fn fill_run_avx512<S: Store, X: Transform<S::Real>>(
-    x: &X,
-    stream: &Stream,
-    out: &mut [S],
-    first: u64,
-) {
-    // SAFETY: this function only runs on CPUs with AVX-512 F/BW/DQ/VL (its target features).
-    let isa = unsafe { Avx512::new() };
-    fill_rounded(isa, out, first, |values, first| {
-        fill_run_with(x, isa, stream, values, first)
-    })
-}
-
-/// `fill_run` on the chosen path, into any storage format.
-#[inline]
-pub fn fill_run_on<S: Store, X: Transform<S::Real>>(
-    path: Path,
-    x: &X,
-    stream: &Stream,
-    out: &mut [S],
-    first: u64,
-) {
-    match path {
-        Path::Scalar => fill_rounded(Portable, out, first, |v, first| {
-            fill_scalar(x, stream, v, first)
-        }),
-        Path::Baseline => fill_rounded(Portable, out, first, |v, first| {
-            fill_run(x, stream, v, first)
-        }),
-        // SAFETY: `current`/`set_path` only select these paths after checking the CPU has them.
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx2 => unsafe { fill_run_avx2(x, stream, out, first) },
-        // SAFETY: as above, AVX-512 F/BW/DQ/VL were detected before this path could be chosen.
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx512 => unsafe { fill_run_avx512(x, stream, out, first) },
-        #[cfg(target_arch = "aarch64")]
-        Path::Neon => fill_rounded(Portable, out, first, |v, first| {
-            crate::kernel::fill_run_with(x, crate::isa::Neon, stream, v, first)
-        }),
-        // `current`/`set_path` never select a path the CPU lacks.
-        _ => fill_rounded(Portable, out, first, |v, first| {
-            fill_run(x, stream, v, first)
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distributions::{Normal, TruncNormal, Uniform};
+    use crate::transforms::{Normal, TruncNormal, Uniform};
     use crate::real::Real;
 
     /// Every supported path, at group-aligned and unaligned starts, equals the scalar
@@ -223,7 +210,7 @@ mod tests {
     >(
         x: &X,
     ) {
-        report_skipped_paths("same_on_every_path");
+        crate::tests::report_skipped_paths("same_on_every_path");
         let stream = Stream::new(0xfeed, 9);
         let n = 4000;
         for first in [0u64, 1, 3, 63, 64, 1_000_003, (1 << 40) + 7] {
@@ -244,14 +231,8 @@ mod tests {
 
     #[test]
     fn every_supported_path_gives_the_same_bits() {
-        same_on_every_path(&Normal {
-            mean: 0.1f32,
-            std: 1.7,
-        });
-        same_on_every_path(&Normal {
-            mean: 0.1f64,
-            std: 1.7,
-        });
+        same_on_every_path(&Normal::<f32>::new(0.1, 1.7));
+        same_on_every_path(&Normal::<f64>::new(0.1, 1.7));
         same_on_every_path(&Uniform::<f32>::new(-2.0, 5.0));
         same_on_every_path(&Uniform::<f64>::new(-2.0, 5.0));
         // Symmetric bounds, down to subnormal ones, where a product can round to -0.

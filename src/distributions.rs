@@ -1,268 +1,368 @@
-//! The distributions, written once over the element type: each turns one draw into one value
-//! (`Transform::one`) and a batch of draws into a batch of values (`Transform::many`).
+//! The distributions a fill draws from, each described once: its parameters, checked by its
+//! constructor, and the range its values reach in each output format. The Python layer builds
+//! these same types (`heinit_rs._core.Normal`, ...) and checks nothing they check.
+//!
+//! ```
+//! use heinit_rs::{fill_slice, Normal, Stream, TruncNormal};
+//!
+//! let he = Normal::new(0.0, (2.0f64 / 512.0).sqrt())?;
+//! let mut weight = vec![0f32; 512 * 256];
+//! fill_slice(&he, &Stream::new(42, 0), &mut weight)?;
+//! assert!(TruncNormal::new(0.0, 1.0, 2.0, -2.0).is_err()); // a >= b
+//! # Ok::<(), heinit_rs::Error>(())
+//! ```
 
-use crate::isa::Isa;
-use crate::lanes::{Lanes, MAX_BATCH};
-use crate::math::*;
-use crate::real::{Real, Transform};
+use crate::error::{Error, ParameterError, PyRepr};
+use crate::fill::{fill_until, Plan};
+use crate::philox::Stream;
+use crate::real::{Real, Store, Transform};
+use crate::transforms;
+use core::sync::atomic::AtomicBool;
 
-/// The batched inverse CDF that the normal and the truncated normal share: each lane's parts
-/// (sign, centre distance, tail distance) from `parts(j)`, |Phi^-1| of all lanes at once, then
-/// `x.finish` per lane (lanes deferred to `deferred` are finished when it settles).
-#[inline(always)]
-fn inverse_cdf_many<T: Real, X: Transform<T>, I: Isa>(
-    x: &X,
-    isa: I,
-    out: &mut [T],
-    deferred: &mut T::Deferred,
-    parts: impl Fn(usize) -> (bool, T, T),
-) {
-    let n = out.len();
-    let zero = T::from_f64(0.0);
-    let (mut negative, mut centre, mut tail) = (
-        Lanes([false; MAX_BATCH]),
-        Lanes([zero; MAX_BATCH]),
-        Lanes([zero; MAX_BATCH]),
-    );
-    for j in 0..n {
-        (negative[j], centre[j], tail[j]) = parts(j);
-    }
-    T::ndtri_abs_many(isa, &centre[..], &tail[..], &negative[..], out, deferred);
-    for j in 0..n {
-        out[j] = x.finish(negative[j], out[j]);
+/// Normal(mean, std^2), std >= 0 (0 gives `mean` everywhere).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "python",
+    pyo3::pyclass(frozen, eq, module = "heinit_rs._core")
+)]
+pub struct Normal {
+    mean: f64,
+    std: f64,
+}
+
+/// Uniform on [a, b], a <= b with b - a finite; a value is c + h s with c = (a + b) / 2,
+/// h = (b - a) / 2 and s uniform in (-1, 1), so a symmetric range gives a symmetric
+/// distribution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "python",
+    pyo3::pyclass(frozen, eq, module = "heinit_rs._core")
+)]
+pub struct Uniform {
+    a: f64,
+    b: f64,
+}
+
+/// Normal(mean, std^2) truncated to [a, b], by the exact inverse CDF (docs/stream-spec.md);
+/// a < b, either bound may be infinite; std = 0 gives `mean` clamped to [a, b], as torch's
+/// `trunc_normal_` does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "python",
+    pyo3::pyclass(frozen, eq, module = "heinit_rs._core")
+)]
+pub struct TruncNormal {
+    mean: f64,
+    std: f64,
+    a: f64,
+    b: f64,
+}
+
+fn finite(name: &'static str, value: f64) -> Result<f64, ParameterError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(ParameterError::NotFinite { name, value })
     }
 }
 
-/// Normal(mean, std).
-#[derive(Clone, Copy, Debug)]
-pub struct Normal<T> {
-    pub mean: T,
-    pub std: T,
-}
-
-impl<T: Real> Transform<T> for Normal<T> {
-    #[inline(always)]
-    fn one(&self, draw: T::Draw) -> T {
-        let (negative, centre, tail) = T::normal_parts(draw);
-        self.finish(negative, T::ndtri_abs(centre, tail))
-    }
-    #[inline(always)]
-    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], deferred: &mut T::Deferred) {
-        inverse_cdf_many(self, isa, out, deferred, |j| T::normal_parts(draws[j]));
-    }
-    /// mean + std * (±|z|).
-    #[inline(always)]
-    fn finish(&self, negative: bool, magnitude: T) -> T {
-        self.mean + self.std * T::with_sign(negative, magnitude)
+fn non_negative(name: &'static str, value: f64) -> Result<f64, ParameterError> {
+    let value = finite(name, value)?;
+    if value < 0.0 {
+        Err(ParameterError::Negative { name, value })
+    } else {
+        Ok(value)
     }
 }
 
-/// Uniform on [low, high]: center + half_width * s with s symmetric in (-1, 1), so a symmetric
-/// range gives an exactly symmetric distribution; the clamp only catches rounding.
-#[derive(Clone, Copy, Debug)]
-pub struct Uniform<T> {
-    center: T,
-    half_width: T,
-    low: T,
-    high: T,
+impl Normal {
+    /// Normal(mean, std^2): `mean` finite, `std` finite and >= 0.
+    pub fn new(mean: f64, std: f64) -> Result<Self, Error> {
+        Ok(Self {
+            mean: finite("mean", mean)?,
+            std: non_negative("std", std)?,
+        })
+    }
+    /// The mean.
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+    /// The standard deviation.
+    pub fn std(&self) -> f64 {
+        self.std
+    }
 }
 
-impl<T: Real> Uniform<T> {
-    pub fn new(low: f64, high: f64) -> Self {
-        Self {
-            center: T::from_f64(0.5 * low + 0.5 * high),
-            half_width: T::from_f64(0.5 * high - 0.5 * low),
-            low: T::from_f64(low),
-            high: T::from_f64(high),
+impl Uniform {
+    /// Uniform on [a, b]: both finite, a <= b, b - a finite.
+    pub fn new(a: f64, b: f64) -> Result<Self, Error> {
+        let (a, b) = (finite("a", a)?, finite("b", b)?);
+        if a > b || !(b - a).is_finite() {
+            return Err(ParameterError::Bounds {
+                distribution: "uniform",
+                a,
+                b,
+            }
+            .into());
         }
+        Ok(Self { a, b })
     }
+    /// The lower bound.
+    pub fn a(&self) -> f64 {
+        self.a
+    }
+    /// The upper bound.
+    pub fn b(&self) -> f64 {
+        self.b
+    }
+}
 
-    /// The same distribution, clamped to [low, high] instead (bounds a storage format holds,
-    /// `Store::inside`).
-    pub fn clamped(self, (low, high): (f64, f64)) -> Self {
-        Self {
-            low: T::from_f64(low),
-            high: T::from_f64(high),
-            ..self
+impl TruncNormal {
+    /// Normal(mean, std^2) truncated to [a, b]: `mean` finite, `std` finite and >= 0, a < b
+    /// (not NaN, either may be infinite).
+    pub fn new(mean: f64, std: f64, a: f64, b: f64) -> Result<Self, Error> {
+        let (mean, std) = (finite("mean", mean)?, non_negative("std", std)?);
+        for (name, value) in [("a", a), ("b", b)] {
+            if value.is_nan() {
+                return Err(ParameterError::NotFinite { name, value }.into());
+            }
         }
+        if a >= b {
+            return Err(ParameterError::Bounds {
+                distribution: "trunc_normal",
+                a,
+                b,
+            }
+            .into());
+        }
+        Ok(Self { mean, std, a, b })
+    }
+    /// The untruncated normal's mean.
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+    /// The untruncated normal's standard deviation.
+    pub fn std(&self) -> f64 {
+        self.std
+    }
+    /// The lower bound.
+    pub fn a(&self) -> f64 {
+        self.a
+    }
+    /// The upper bound.
+    pub fn b(&self) -> f64 {
+        self.b
     }
 }
 
-impl<T: Real> Transform<T> for Uniform<T> {
-    #[inline(always)]
-    fn one(&self, draw: T::Draw) -> T {
-        (self.center + self.half_width * T::signed_unit(draw)).clamp_to(self.low, self.high)
+/// The largest |z| a standard normal of element type `T` reaches (that of the draw with every
+/// magnitude bit set), with a margin for the rounding of mean + std z.
+fn normal_reach<T: Real>() -> f64 {
+    let unit = transforms::Normal::<T>::new(0.0, 1.0);
+    // The sign bit is the top bit of the last word a value takes (word 0 for float32, word 1,
+    // the high half, for float64).
+    let mut words = [[u32::MAX; crate::philox::LANES]; 4];
+    words[4 / T::PER_BLOCK - 1] = [u32::MAX >> 1; crate::philox::LANES];
+    unit.one(T::draw(&words, 0, 0)).to_f64() * (1.0 + 2f64.powi(-20))
+}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// What the fills need of a distribution; outside the crate it cannot be implemented.
+    pub trait Sealed: Sync {
+        /// The parameters, as `name=value` pairs for messages.
+        fn arguments(&self) -> String;
+        /// The range of values, given the reach of a standard normal.
+        fn reach(&self, normal_reach: f64) -> (f64, f64);
+        /// Fill the memory `plan` describes at `ptr` from `stream`, in format `S`.
+        ///
+        /// # Safety
+        /// As for `fill::fill_until`.
+        unsafe fn fill_plan<S: Store>(
+            &self,
+            stream: &Stream,
+            ptr: *mut S,
+            plan: &Plan,
+            stop: &AtomicBool,
+        ) -> Result<(), Error>;
     }
 }
 
-/// Normal(mean, std) truncated to [low, high], by the exact inverse CDF:
-/// z = Phi^-1(Phi(alpha) + u (Phi(beta) - Phi(alpha))) with one draw per value.
-/// An interval entirely above the mean is sampled as its mirror image below it, so that p is
-/// always a small, precisely held lower-tail probability where the interval is in a tail.
-/// Where that probability cannot hold the interval to the output's precision, the value is
-/// computed in double precision by one of the `Wide` forms instead.
-#[derive(Clone, Copy, Debug)]
-pub struct TruncNormal<T> {
-    mean: T,
-    std: T,
-    low: T,
-    high: T,
-    p_low: T,
-    p_width: T,
-    mirrored: bool,
-    /// Where set, every value is computed by this form from `double`.
-    wide: Option<Wide>,
-    /// (mean, std, low, high) unrounded, for the `Wide` forms.
-    double: [f64; 4],
-    /// What values are clamped to: [low, high], or the bounds a storage format holds.
-    clamp: (f64, f64),
+/// A distribution the fills draw from: `Normal`, `Uniform` or `TruncNormal`.
+pub trait Distribution: sealed::Sealed {
+    /// Whether every value fits output format `S` (none overflows to inf), as an error that
+    /// names the parameters and the range otherwise.
+    fn check_fits<S: Element>(&self) -> Result<(), Error> {
+        check_fits::<S>(self)
+    }
 }
 
-/// The double-precision forms of the truncated normal (docs/stream-spec.md), each for
-/// intervals the lane kernel's probabilities would blur. All end in
-/// `clamp(value, low, high)` rounded to the output type.
-#[derive(Clone, Copy, Debug)]
-enum Wide {
-    /// The lower-tail probability p = p_low + u p_width, in double precision; the value
-    /// mean + std * z in the output type where that cannot overflow (as stream v2 has it).
-    Tail {
-        p_low: f64,
-        p_width: f64,
-        finish_in_output: bool,
-    },
-    /// A narrow interval within one sigma of the mean: c = Phi(x) - 1/2 = c_low + u c_width
-    /// keeps full relative precision where p = 1/2 + c would not.
-    Centred { c_low: f64, c_width: f64 },
-    /// Both bounds within FLAT_WITHIN sigma of the mean: the density varies by less than
-    /// a rounding error over the interval, so the distribution is uniform on [low, high].
-    Flat,
-    /// The (mirrored) interval lies beyond FAR_TAIL_BEYOND sigma, where Phi underflows: the
-    /// value is the nearer bound moved inwards by `FarTail::offset(u)` sigma.
-    FarTail(FarTail),
+impl<D: sealed::Sealed> Distribution for D {}
+
+/// An element type the fills write: `f32`, `f64`, or the 16-bit formats `F16` and `BF16`
+/// (computed in float32, then rounded to nearest even).
+pub trait Element: Store {}
+impl Element for f32 {}
+impl Element for f64 {}
+impl Element for crate::real::F16 {}
+impl Element for crate::real::BF16 {}
+
+pub(crate) fn check_fits<S: Store>(d: &(impl sealed::Sealed + ?Sized)) -> Result<(), Error> {
+    let (low, high) = d.reach(normal_reach::<S::Real>());
+    if -S::LARGEST <= low && low <= high && high <= S::LARGEST {
+        return Ok(());
+    }
+    Err(ParameterError::Overflow {
+        arguments: d.arguments(),
+        format: S::FORMAT,
+        reach: (low, high),
+        largest: S::LARGEST,
+    }
+    .into())
 }
 
-/// Below this many sigma on both sides, exp(-x^2 / 2) is 1 to within 2^-55.
-const FLAT_WITHIN: f64 = 1.0 / 134_217_728.0; // 2^-27
-/// Narrow intervals (in probability) within one sigma of the mean use `Wide::Centred`.
-const CENTRED_BELOW_WIDTH: f64 = 1.0 / 1_048_576.0; // 2^-20
+impl sealed::Sealed for Normal {
+    fn arguments(&self) -> String {
+        let r = PyRepr;
+        format!("mean={}, std={}", r.of(self.mean), r.of(self.std))
+    }
+    fn reach(&self, normal_reach: f64) -> (f64, f64) {
+        let spread = self.std * normal_reach;
+        (self.mean - spread, self.mean + spread)
+    }
+    unsafe fn fill_plan<S: Store>(
+        &self,
+        stream: &Stream,
+        ptr: *mut S,
+        plan: &Plan,
+        stop: &AtomicBool,
+    ) -> Result<(), Error> {
+        check_fits::<S>(self)?;
+        let x = transforms::Normal::<S::Real>::new(self.mean, self.std);
+        // SAFETY: forwarded from the caller.
+        unsafe { fill_until(&x, stream, ptr, plan, stop) }
+    }
+}
 
-impl<T: Real> TruncNormal<T> {
-    /// The caller validates: finite mean, std > 0, low < high.
-    pub fn new(mean: f64, std: f64, low: f64, high: f64) -> Self {
-        let (alpha, beta) = ((low - mean) / std, (high - mean) / std);
-        let mirrored = alpha > 0.0;
-        let (alpha, beta) = if mirrored {
-            (-beta, -alpha)
+impl sealed::Sealed for Uniform {
+    fn arguments(&self) -> String {
+        let r = PyRepr;
+        format!("a={}, b={}", r.of(self.a), r.of(self.b))
+    }
+    fn reach(&self, _: f64) -> (f64, f64) {
+        (self.a, self.b)
+    }
+    unsafe fn fill_plan<S: Store>(
+        &self,
+        stream: &Stream,
+        ptr: *mut S,
+        plan: &Plan,
+        stop: &AtomicBool,
+    ) -> Result<(), Error> {
+        check_fits::<S>(self)?;
+        let x = transforms::Uniform::<S::Real>::new(self.a, self.b).clamped(S::inside(self.a, self.b));
+        // SAFETY: forwarded from the caller.
+        unsafe { fill_until(&x, stream, ptr, plan, stop) }
+    }
+}
+
+impl sealed::Sealed for TruncNormal {
+    fn arguments(&self) -> String {
+        let r = PyRepr;
+        format!(
+            "mean={}, std={}, a={}, b={}",
+            r.of(self.mean),
+            r.of(self.std),
+            r.of(self.a),
+            r.of(self.b)
+        )
+    }
+    /// Within [a, b], and within the normal's reach of the mean, or of the bound nearer to it
+    /// (a far-tail interval's values lie just inside that bound).
+    fn reach(&self, normal_reach: f64) -> (f64, f64) {
+        let spread = self.std * normal_reach;
+        (
+            self.a.max(self.b.min(self.mean) - spread),
+            self.b.min(self.a.max(self.mean) + spread),
+        )
+    }
+    unsafe fn fill_plan<S: Store>(
+        &self,
+        stream: &Stream,
+        ptr: *mut S,
+        plan: &Plan,
+        stop: &AtomicBool,
+    ) -> Result<(), Error> {
+        check_fits::<S>(self)?;
+        let (low, high) = if self.std == 0.0 {
+            let point = self.mean.clamp(self.a, self.b);
+            (point, point)
         } else {
-            (alpha, beta)
+            (self.a, self.b)
         };
-        let (p_low, p_high) = (ndtr(alpha), ndtr(beta));
-        let p_width = p_high - p_low;
-        let wide = if alpha.abs().max(beta.abs()) <= FLAT_WITHIN {
-            Some(Wide::Flat)
-        } else if beta < -FAR_TAIL_BEYOND {
-            Some(Wide::FarTail(FarTail::new(-beta, beta - alpha)))
-        } else if -1.0 <= alpha && beta <= 1.0 && p_width < CENTRED_BELOW_WIDTH {
-            let c_low = ndtr_centred(alpha);
-            Some(Wide::Centred {
-                c_low,
-                c_width: ndtr_centred(beta) - c_low,
-            })
-        } else if T::trunc_needs_double(mean, std, alpha, beta, p_width) {
-            let reach = mean.abs() + std * alpha.abs().max(beta.abs()).min(FAR_TAIL_BEYOND + 3.0);
-            Some(Wide::Tail {
-                p_low,
-                p_width,
-                finish_in_output: T::from_f64(2.0 * reach.max(std)).is_finite(),
-            })
-        } else {
-            None
-        };
-        Self {
-            mean: T::from_f64(mean),
-            std: T::from_f64(std),
-            low: T::from_f64(low),
-            high: T::from_f64(high),
-            p_low: T::from_f64(p_low),
-            p_width: T::from_f64(p_width),
-            mirrored,
-            wide,
-            double: [mean, std, low, high],
-            clamp: (low, high),
-        }
-    }
-
-    /// The same distribution, clamped to [low, high] instead (bounds a storage format holds,
-    /// `Store::inside`).
-    pub fn clamped(self, (low, high): (f64, f64)) -> Self {
-        Self {
-            low: T::from_f64(low),
-            high: T::from_f64(high),
-            clamp: (low, high),
-            ..self
-        }
-    }
-
-    /// One value by the `wide` form, from u uniform in (0, 1).
-    #[inline(never)]
-    fn wide_value(&self, wide: Wide, u: f64) -> T {
-        let [mean, std, low, high] = self.double;
-        let value = match wide {
-            Wide::Flat => low + u * (high - low),
-            // The nearer bound (`high` unless mirrored), moved inwards.
-            Wide::FarTail(tail) if self.mirrored => low + std * tail.offset(u),
-            Wide::FarTail(tail) => high - std * tail.offset(u),
-            Wide::Centred { c_low, c_width } => {
-                let c = c_low + u * c_width;
-                let z = f64::with_sign((c < 0.0) != self.mirrored, as241_central(c.abs()));
-                mean + std * z
-            }
-            Wide::Tail {
-                p_low,
-                p_width,
-                finish_in_output,
-            } => {
-                let (negative, c, t) = f64::prob_parts(p_low + u * p_width);
-                let z = f64::with_sign(negative != self.mirrored, ndtri_abs_f64(c, t));
-                if finish_in_output {
-                    return (self.mean + self.std * T::from_f64(z)).clamp_to(self.low, self.high);
-                }
-                mean + std * z
-            }
-        };
-        T::from_f64(value.clamp(self.clamp.0, self.clamp.1))
+        let x = transforms::TruncNormal::<S::Real>::new(self.mean, self.std, self.a, self.b)
+            .clamped(S::inside(low, high));
+        // SAFETY: forwarded from the caller.
+        unsafe { fill_until(&x, stream, ptr, plan, stop) }
     }
 }
 
-impl<T: Real> Transform<T> for TruncNormal<T> {
-    #[inline(always)]
-    fn one(&self, draw: T::Draw) -> T {
-        match self.wide {
-            None => {
-                let p = self.p_low + T::open_unit(draw) * self.p_width;
-                let (negative, centre, tail) = T::prob_parts(p);
-                self.finish(negative, T::ndtri_abs(centre, tail))
-            }
-            Some(wide) => self.wide_value(wide, T::wide_unit(draw)),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::real::{BF16, F16};
+
+    #[test]
+    fn constructors_name_the_parameter_and_the_constraint() {
+        let message = |e: Error| e.to_string();
+        assert_eq!(
+            message(Normal::new(0.0, -1.0).unwrap_err()),
+            "std must be >= 0, got -1.0"
+        );
+        assert_eq!(
+            message(Normal::new(f64::NAN, 1.0).unwrap_err()),
+            "mean must be finite, got nan"
+        );
+        assert_eq!(
+            message(Uniform::new(1.0, 0.0).unwrap_err()),
+            "uniform needs a <= b with a finite b - a, got a=1.0, b=0.0"
+        );
+        assert!(Uniform::new(-f64::MAX, f64::MAX).is_err());
+        assert_eq!(
+            message(TruncNormal::new(0.0, 1.0, 1.0, 1.0).unwrap_err()),
+            "trunc_normal needs bounds a < b, got a=1.0, b=1.0"
+        );
+        assert_eq!(
+            message(TruncNormal::new(0.0, 1.0, f64::NAN, 1.0).unwrap_err()),
+            "a must be finite, got nan"
+        );
+        assert!(TruncNormal::new(0.0, 1.0, f64::NEG_INFINITY, f64::INFINITY).is_ok());
+        assert!(TruncNormal::new(0.0, 0.0, -1.0, 1.0).is_ok());
     }
-    #[inline(always)]
-    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], deferred: &mut T::Deferred) {
-        let n = out.len();
-        if self.wide.is_some() {
-            for j in 0..n {
-                out[j] = self.one(draws[j]);
-            }
-            return;
-        }
-        inverse_cdf_many(self, isa, out, deferred, |j| {
-            T::prob_parts(self.p_low + T::open_unit(draws[j]) * self.p_width)
-        });
-    }
-    /// mean + std * (±|z|), with the mirror undone, clamped against last-bit rounding.
-    #[inline(always)]
-    fn finish(&self, negative: bool, magnitude: T) -> T {
-        let z = T::with_sign(negative != self.mirrored, magnitude);
-        (self.mean + self.std * z).clamp_to(self.low, self.high)
+
+    #[test]
+    fn fits_know_each_format() {
+        let wide = Normal::new(0.0, 1e38).unwrap();
+        assert!(wide.check_fits::<f64>().is_ok());
+        assert!(wide.check_fits::<BF16>().is_err());
+        let message = wide.check_fits::<f32>().unwrap_err().to_string();
+        assert!(
+            message.starts_with("mean=0.0, std=1e+38 gives float32 values in [-")
+                && message.ends_with(
+                    "beyond float32's largest finite value 3.4028235e+38; use float64 or \
+                     smaller parameters"
+                ),
+            "{message}"
+        );
+        let half = Uniform::new(-7e4, 7e4).unwrap();
+        assert!(half.check_fits::<f32>().is_ok() && half.check_fits::<F16>().is_err());
+        // A far-tail interval reaches only just inside its bound.
+        let tail = TruncNormal::new(0.0, 1e38, 3e38, f64::INFINITY).unwrap();
+        assert!(tail.check_fits::<f32>().is_err());
+        assert!(TruncNormal::new(0.0, 1e30, 1e36, 2e36)
+            .unwrap()
+            .check_fits::<f32>()
+            .is_ok());
     }
 }

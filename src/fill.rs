@@ -234,6 +234,7 @@ impl Plan {
 /// # Safety
 /// `ptr` with the plan's strides must address `plan.elements()` valid, writable elements of
 /// type `S` that nothing else reads or writes during the call.
+#[cfg(test)]
 pub unsafe fn fill<S: Store, X: Transform<S::Real>>(
     x: &X,
     stream: &Stream,
@@ -299,16 +300,13 @@ pub unsafe fn fill_until<S: Store, X: Transform<S::Real>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distributions::Normal;
+    use crate::transforms::Normal;
 
     fn reference(global_shape: &[u64], stream: &Stream) -> Vec<f32> {
         let n = global_shape.iter().product::<u64>() as usize;
         let mut out = vec![0f32; n];
         crate::kernel::fill_scalar(
-            &Normal {
-                mean: 0.0f32,
-                std: 1.0,
-            },
+            &Normal::<f32>::new(0.0, 1.0),
             stream,
             &mut out,
             0,
@@ -336,10 +334,7 @@ mod tests {
             .map(|(&n, &s)| (n as isize - 1) * -s)
             .sum();
         let plan = Plan::new(shape, strides, global, offset).unwrap();
-        let x = Normal {
-            mean: 0.0f32,
-            std: 1.0,
-        };
+        let x = Normal::<f32>::new(0.0, 1.0);
         // SAFETY: `buffer` spans every element the strided view addresses from `start`.
         unsafe { fill(&x, &stream, buffer.as_mut_ptr().offset(start), &plan).unwrap() };
         let rank = shape.len();
@@ -391,10 +386,7 @@ mod tests {
     fn a_set_stop_flag_skips_every_task() {
         pool::set_threads(2);
         let plan = Plan::new(&[300, 700], &[700, 1], &[300, 700], &[0, 0]).unwrap();
-        let x = Normal {
-            mean: 0.0f32,
-            std: 1.0,
-        };
+        let x = Normal::<f32>::new(0.0, 1.0);
         let stream = Stream::new(11, 2);
         let mut buffer = vec![f32::NAN; 300 * 700];
         let fill_with_stop = |buffer: &mut [f32], stop: bool| {

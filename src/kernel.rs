@@ -1,7 +1,7 @@
 //! The contiguous-run kernel: fills a run of elements of one stream, a group of blocks at a
 //! time, with an instruction set's pieces (`Isa`) and any distribution.
 
-use crate::isa::{Isa, Portable};
+use crate::simd::{Isa, Portable};
 use crate::lanes::{Deferred, Lanes, MAX_BATCH};
 use crate::philox::{Stream, LANES};
 use crate::real::{Real, Store, Transform};
@@ -189,7 +189,7 @@ pub fn fill_scalar<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distributions::{Normal, TruncNormal, Uniform};
+    use crate::transforms::{Normal, TruncNormal, Uniform};
 
     #[test]
     fn values_stay_in_bounds() {
@@ -270,10 +270,7 @@ mod tests {
             (mean, var)
         };
         fill_run(
-            &Normal {
-                mean: 1.0,
-                std: 3.0,
-            },
+            &Normal::<f64>::new(1.0, 3.0),
             &stream,
             &mut out,
             0,

@@ -64,16 +64,16 @@ impl Deferred for NothingDeferred {
 /// The lists start uninitialised (each fill makes one, so zeroing 4 KiB would cost short runs);
 /// the first `len` entries of each are written.
 pub struct TailLanes {
-    base: usize,
-    len: usize,
+    pub(crate) base: usize,
+    pub(crate) len: usize,
     /// Where each lane's value goes in `out`.
-    at: [MaybeUninit<usize>; TAIL_LANES],
+    pub(crate) at: [MaybeUninit<usize>; TAIL_LANES],
     /// Each lane's t = min(p, 1 - p) > 0 with its value's sign in its sign bit.
-    signed_t: [MaybeUninit<f64>; TAIL_LANES],
+    pub(crate) signed_t: [MaybeUninit<f64>; TAIL_LANES],
 }
 
 /// Room for `2 * MAX_BATCH` more lanes beyond `nearly_full`, and for padding to a whole chunk.
-const TAIL_LANES: usize = 256;
+pub(crate) const TAIL_LANES: usize = 256;
 
 impl Deferred for TailLanes {
     #[inline(always)]
@@ -112,52 +112,6 @@ impl TailLanes {
                 t[j].to_bits() | (u64::from(negative[j]) << 63),
             ));
             self.len += 1;
-        }
-    }
-
-    /// `add` with AVX-512, for whole vectors of eight lanes (a float64 batch is 32): each is
-    /// packed with a register compress (the memory form is slow on AMD Zen 4) and stored whole
-    /// at the end of the lists (the lanes past the new length are overwritten later), with no
-    /// branch per lane.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512 F/BW/DQ/VL.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-    pub unsafe fn add_avx512(&mut self, c: &[f64], t: &[f64], negative: &[bool]) {
-        use core::arch::x86_64::*;
-        const W: usize = 8;
-        let n = c.len();
-        assert!(
-            n.is_multiple_of(W)
-                && t.len() == n
-                && negative.len() == n
-                && self.len + n <= TAIL_LANES
-        );
-        let split = _mm512_set1_pd(AS241_SPLIT);
-        let sign = _mm512_set1_pd(-0.0);
-        let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-        for k in (0..n).step_by(W) {
-            // SAFETY: k + 8 <= n for each of the three slices, and the two stores address the
-            // eight entries from `len`, which the assert above keeps inside the lists.
-            unsafe {
-                let centre = _mm512_loadu_pd(c.as_ptr().add(k));
-                let t = _mm512_loadu_pd(t.as_ptr().add(k));
-                let signs = _mm_loadl_epi64(negative.as_ptr().add(k).cast());
-                let signed_t =
-                    _mm512_mask_xor_pd(t, _mm_test_epi8_mask(signs, signs) as u8, t, sign);
-                let at = _mm512_add_epi64(_mm512_set1_epi64((self.base + k) as i64), lanes);
-                let tail = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(centre, split);
-                _mm512_storeu_pd(
-                    self.signed_t.as_mut_ptr().add(self.len).cast(),
-                    _mm512_maskz_compress_pd(tail, signed_t),
-                );
-                _mm512_storeu_si512(
-                    self.at.as_mut_ptr().add(self.len).cast(),
-                    _mm512_maskz_compress_epi64(tail, at),
-                );
-                self.len += tail.count_ones() as usize;
-            }
         }
     }
 

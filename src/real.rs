@@ -8,7 +8,7 @@
 //! pieces, so both give the same bits; the batched forms are plain loops that LLVM turns into
 //! vector code.
 
-use crate::isa::Isa;
+use crate::simd::Isa;
 use crate::lanes::{Deferred, Lanes, NothingDeferred, TailLanes, MAX_BATCH};
 use crate::math::*;
 use crate::philox::LANES;
@@ -346,6 +346,10 @@ fn ndtri_f32_far_lanes(abs_x: &[f32], q: &[f32], segment: &[u32; MAX_BATCH], z: 
 pub trait Store: Copy + Send + Sync + 'static {
     /// The type the kernels compute in (itself a `Store`, of itself).
     type Real: Real + Store<Real = Self::Real>;
+    /// The format's name, as NumPy names its dtype.
+    const FORMAT: &'static str;
+    /// The largest finite value.
+    const LARGEST: f64;
     /// `out` as the kernels' own type, where the storage is that type.
     fn as_real(out: &mut [Self]) -> Option<&mut [Self::Real]>;
     /// `x` rounded to this format, to nearest with ties to even.
@@ -364,9 +368,11 @@ pub trait Store: Copy + Send + Sync + 'static {
 }
 
 macro_rules! store_as_itself {
-    ($t:ty) => {
+    ($t:ident, $format:literal) => {
         impl Store for $t {
             type Real = $t;
+            const FORMAT: &'static str = $format;
+            const LARGEST: f64 = <$t>::MAX as f64;
             #[inline(always)]
             fn as_real(out: &mut [$t]) -> Option<&mut [$t]> {
                 Some(out)
@@ -381,8 +387,8 @@ macro_rules! store_as_itself {
         }
     };
 }
-store_as_itself!(f32);
-store_as_itself!(f64);
+store_as_itself!(f32, "float32");
+store_as_itself!(f64, "float64");
 
 /// IEEE 754 binary16 bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -461,9 +467,11 @@ fn step<B: Bits16>(value: B, up: bool) -> B {
 
 /// `Store` for a 16-bit format; `$item`s override the trait's defaults.
 macro_rules! store_as_bits16 {
-    ($t:ty $(, $item:item)*) => {
+    ($t:ty, $format:literal, $largest:expr $(, $item:item)*) => {
         impl Store for $t {
             type Real = f32;
+            const FORMAT: &'static str = $format;
+            const LARGEST: f64 = $largest;
             #[inline(always)]
             fn as_real(_: &mut [$t]) -> Option<&mut [f32]> {
                 None
@@ -489,6 +497,8 @@ macro_rules! store_as_bits16 {
 }
 store_as_bits16!(
     F16,
+    "float16",
+    65504.0,
     /// With `isa`'s conversion (F16C on the avx2 and avx512 paths).
     #[inline(always)]
     fn round_into<I: Isa>(isa: I, out: &mut [F16], values: &[f32]) {
@@ -497,7 +507,7 @@ store_as_bits16!(
         isa.round_f16(bits, values)
     }
 );
-store_as_bits16!(BF16);
+store_as_bits16!(BF16, "bfloat16", 3.3895313892515355e38);
 
 #[cfg(test)]
 mod tests {

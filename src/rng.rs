@@ -6,7 +6,7 @@
 //! draw from the very words the array kernels read, and any position can be jumped to in O(1).
 //!
 //! ```
-//! use heinit_rs::rng::PhiloxRng;
+//! use heinit_rs::PhiloxRng;
 //! use rand::{RngExt, SeedableRng};
 //!
 //! let mut rng = PhiloxRng::new(42, 0); // key 42, stream 0: the words `seed=42` fills read

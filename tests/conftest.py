@@ -27,20 +27,22 @@ def golden():
 @pytest.fixture
 def captured_fills(monkeypatch):
     """Record (distribution, params, global_shape, offset) for each fill handed to the Rust core:
-    "normal" [mean, std], "uniform" [low, high] or "trunc_normal" [mean, std, low, high]."""
+    "normal" [mean, std], "uniform" [a, b] or "trunc_normal" [mean, std, a, b]."""
+    from heinit_rs import _initializers
+
     calls = []
+    parameters = {_core.Normal: ("normal", ("mean", "std")),
+                  _core.Uniform: ("uniform", ("a", "b")),
+                  _core.TruncNormal: ("trunc_normal", ("mean", "std", "a", "b"))}
+    real = _initializers._fill
 
-    def recorder(name, real, arity):
-        def record(arr, *args):
-            # args: the parameters, key, stream, then global_shape, offset and bits16 if given.
-            params, block = list(args[:arity]), list(args[arity + 2:arity + 4])
-            calls.append((name, params, *(block + [None, None])[:2]))
-            return real(arr, *args)
-        return record
+    def record(distribution, target, key, stream, generator, global_shape=None, offset=None):
+        name, fields = parameters[type(distribution)]
+        calls.append((name, [getattr(distribution, f) for f in fields], global_shape, offset))
+        return real(distribution, target, key, stream, generator, global_shape=global_shape,
+                    offset=offset)
 
-    for name, arity in (("normal", 2), ("uniform", 2), ("trunc_normal", 4)):
-        attribute = f"fill_{name}"
-        monkeypatch.setattr(_core, attribute, recorder(name, getattr(_core, attribute), arity))
+    monkeypatch.setattr(_initializers, "_fill", record)
     return calls
 
 

@@ -27,7 +27,7 @@ DTYPES = [np.float32, np.float64]
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: h.uniform_(np.empty(5, np.float32), 0, 1e39, seed=0), r"a=0.0, b=1e\+39"),
+    (lambda: h.uniform_(np.empty(5, np.float32), 0, 1e39, seed=0), r"a=0, b=1e\+39"),
     (lambda: h.normal_(np.empty(5, np.float32), 0, 1e38, seed=0), r"std=1e\+38"),
     (lambda: h.normal_(np.empty(5), 1e308, 1e307, seed=0), r"mean=1e\+308, std=1e\+307"),
     (lambda: h.xavier_normal_(np.empty((4, 4), np.float32), gain=1e300, seed=0), r"gain=1e\+300"),
@@ -186,13 +186,20 @@ def test_rejected_calls_consume_no_draw(call):
 
 
 def test_a_fill_the_core_rejects_gives_the_draw_back(monkeypatch):
-    from heinit_rs import _core
+    from heinit_rs import _initializers
 
-    def refuse(*args, **kwargs):
-        raise ValueError("arr, or memory it shares, is being filled by another thread right now")
+    class Refused:
+        """A distribution whose fill the core refuses, as it refuses an array being filled."""
 
-    for name in ("fill_normal", "fill_uniform", "fill_trunc_normal"):
-        monkeypatch.setattr(_core, name, refuse)
+        def __init__(self, distribution):
+            self.check_fits = distribution.check_fits
+
+        def fill(self, *args, **kwargs):
+            raise ValueError("arr, or memory it shares, is being filled by another thread right now")
+
+    real = _initializers._fill
+    monkeypatch.setattr(_initializers, "_fill", lambda distribution, *args, **kwargs: real(
+        Refused(distribution), *args, **kwargs))
     g = h.Generator(1)
     for call in (lambda: h.normal_(np.empty(8), seed=g), lambda: h.he_normal((4, 4), seed=g),
                  lambda: h.he_normal((4, 4), seed=g, index=np.s_[1:])):

@@ -62,8 +62,8 @@ def check_untouched(call, exc, match, arr=None):
     (lambda a: h.normal_(a, std=float("nan")), ValueError, "std must be finite"),
     (lambda a: h.normal_(a, mean=float("inf")), ValueError, "mean must be finite"),
     (lambda a: h.normal_(a, std="1"), TypeError, "std must be a real number"),
-    (lambda a: h.trunc_normal_(a, a=2.0, b=2.0), ValueError, "needs a < b"),
-    (lambda a: h.trunc_normal_(a, a=3.0, b=-3.0), ValueError, "needs a < b"),
+    (lambda a: h.trunc_normal_(a, a=2.0, b=2.0), ValueError, "trunc_normal needs bounds a < b"),
+    (lambda a: h.trunc_normal_(a, a=3.0, b=-3.0), ValueError, "trunc_normal needs bounds a < b"),
     (lambda a: h.trunc_normal_(a, std=-0.1), ValueError, "std must be >= 0"),
     (lambda a: h.trunc_normal_(a, a=float("nan")), ValueError, "a must be finite"),
     (lambda a: h.uniform_(a, 1.0, 0.0), ValueError, "needs a <= b"),
@@ -136,40 +136,59 @@ def test_bad_arguments_to_new_array_functions(call, exc, match):
 
 
 def test_core_rejects_what_python_would_have(monkeypatch):
-    """The Rust layer checks again: a direct call with bad input raises instead of writing."""
+    """The distributions check their own parameters in Rust, and a direct fill with bad input
+    raises instead of writing."""
     arr = fresh()
-    with pytest.raises(ValueError, match="std must be >= 0"):
-        _core.fill_normal(arr, 0.0, -1.0, 0, 0)
-    with pytest.raises(ValueError, match="mean must be finite"):
-        _core.fill_normal(arr, float("nan"), 1.0, 0, 0)
-    with pytest.raises(ValueError, match="uniform needs a <= b"):
-        _core.fill_uniform(arr, 1.0, 0.0, 0, 0)
-    with pytest.raises(ValueError, match="std must be > 0"):
-        _core.fill_trunc_normal(arr, 0.0, 0.0, -1.0, 1.0, 0, 0)
-    with pytest.raises(ValueError, match="trunc_normal needs bounds a < b"):
-        _core.fill_trunc_normal(arr, 0.0, 1.0, 1.0, 1.0, 0, 0)
+    with pytest.raises(ValueError, match=r"^std must be >= 0, got -1.0$"):
+        _core.Normal(0.0, -1.0)
+    with pytest.raises(ValueError, match=r"^mean must be finite, got nan$"):
+        _core.Normal(float("nan"), 1.0)
+    with pytest.raises(ValueError, match=r"^uniform needs a <= b with a finite b - a, got a=1.0, b=0.0$"):
+        _core.Uniform(1.0, 0.0)
+    with pytest.raises(ValueError, match=r"^std must be >= 0, got -1e-300$"):
+        _core.TruncNormal(0.0, -1e-300, -1.0, 1.0)
+    with pytest.raises(ValueError, match=r"^trunc_normal needs bounds a < b, got a=1.0, b=1.0$"):
+        _core.TruncNormal(0.0, 1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"^mean=0.0, std=1e\+38 gives float32 values in \[-6.33796e\+38, "
+                                         r"6.33796e\+38\], beyond float32's largest finite value "
+                                         r"3.4028235e\+38; use float64 or smaller parameters$"):
+        _core.Normal(0.0, 1e38).fill(arr, 0, 0)
+    with pytest.raises(ValueError, match=r"^gain=2.0 gives float16"):
+        _core.Uniform(-7e4, 7e4).check_fits("float16", (("gain", 2.0),))
+    unit = _core.Normal(0.0, 1.0)
     with pytest.raises(ValueError, match="lies outside global_shape"):
-        _core.fill_normal(arr, 0.0, 1.0, 0, 0, [8, 6], [1, 0])
+        unit.fill(arr, 0, 0, [8, 6], [1, 0])
     with pytest.raises(ValueError, match="dimensions"):
-        _core.fill_normal(arr, 0.0, 1.0, 0, 0, [8], [0])
+        unit.fill(arr, 0, 0, [8], [0])
     with pytest.raises(TypeError, match=r"arr must have dtype float32 or float64 \(or be uint16 "
                                         r"bits with bits16\), got int64"):
-        _core.fill_normal(np.zeros(4, np.int64), 0.0, 1.0, 0, 0)
+        unit.fill(np.zeros(4, np.int64), 0, 0)
     with pytest.raises(ValueError, match="bits16 must be 'float16' or 'bfloat16'"):
-        _core.fill_normal(np.zeros(4, np.uint16), 0.0, 1.0, 0, 0)
+        unit.fill(np.zeros(4, np.uint16), 0, 0)
     with pytest.raises(ValueError, match='bits16="float16" is for uint16 arrays'):
-        _core.fill_normal(arr, 0.0, 1.0, 0, 0, bits16="float16")
+        unit.fill(arr, 0, 0, bits16="float16")
     with pytest.raises(TypeError, match="arr must be a numpy.ndarray"):
-        _core.fill_normal([1.0], 0.0, 1.0, 0, 0)
+        unit.fill([1.0], 0, 0)
     ro = fresh()
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
-        _core.fill_normal(ro, 0.0, 1.0, 0, 0)
+        unit.fill(ro, 0, 0)
     with pytest.raises(OverflowError):
-        _core.fill_normal(arr, 0.0, 1.0, -1, 0)
+        unit.fill(arr, -1, 0)
     with pytest.raises(TypeError):  # the typed boundary: parameters are named floats
-        _core.fill_normal(arr, "0", 1.0, 0, 0)
+        _core.Normal("0", 1.0)
     assert (arr == SENTINEL).all()
+
+
+def test_distributions_are_values():
+    """Equal parameters, equal distributions; they pickle (Dask ships them) and say what they are."""
+    import pickle
+
+    trunc = _core.TruncNormal(0.0, 0.5, -1.0, float("inf"))
+    assert pickle.loads(pickle.dumps(trunc)) == trunc
+    assert trunc != _core.TruncNormal(0.0, 0.5, -1.0, 2.0)
+    assert repr(trunc) == "TruncNormal(mean=0.0, std=0.5, a=-1.0, b=inf)"
+    assert (trunc.mean, trunc.std, trunc.a, trunc.b) == (0.0, 0.5, -1.0, float("inf"))
 
 
 def test_overlapping_memory_is_rejected_or_serial():

@@ -279,7 +279,7 @@ def _calls():
         "seed=None": lambda: hi.kaiming_normal((4, 4)),
         "get/set_num_threads": lambda: hi.set_num_threads(hi.get_num_threads()),
         "rejected call": lambda: _swallow(lambda: hi.normal_(bad, std=-1.0, seed=1)),
-        "rejected in Rust": lambda: _swallow(lambda: _core.fill_normal(bad, 0.0, -1.0, 1, 0)),
+        "rejected in Rust": lambda: _swallow(lambda: _core.Normal(0.0, 1.0).fill(bad, 1, 0, [3], [0])),
     }
 
 

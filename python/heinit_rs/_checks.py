@@ -72,15 +72,21 @@ def bfloat16_dtype(what: str) -> np.dtype:
     return bfloat16
 
 
-def check_real(name: str, value: object, *, minimum: float | None = None,
-               positive: bool = False, allow_inf: bool = False) -> float:
-    """value as a float: any real number (Python or NumPy) but a bool, finite unless
-    allow_inf, and at least `minimum` or above 0 where asked."""
+def as_real(name: str, value: object) -> float:
+    """value as a float: any real number (Python or NumPy) but a bool. What values are allowed
+    is the distribution's to check (src/distributions.rs)."""
     if type(value) is not float and (isinstance(value, (bool, np.bool_))
                                      or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+    return float(value)
+
+
+def check_real(name: str, value: object, *, minimum: float | None = None,
+               positive: bool = False) -> float:
+    """value as a float (`as_real`), finite, and at least `minimum` or above 0 where asked: for
+    the arguments that are not a distribution's own (gain, scale)."""
+    v = as_real(name, value)
+    if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v}")
     if positive and not v > 0:
         raise ValueError(f"{name} must be > 0, got {v}")

@@ -1,19 +1,19 @@
 """The Rust core (src/bindings.rs): fills, the bit generator and settings."""
 
 from collections.abc import Sequence
+from typing import Self, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "NORMAL_REACH_F32",
-    "NORMAL_REACH_F64",
+    "ALL_SIMD_PATHS",
     "STREAM_VERSION",
+    "Normal",
+    "TruncNormal",
+    "Uniform",
     "__version__",
     "derive_key",
-    "fill_normal",
-    "fill_trunc_normal",
-    "fill_uniform",
     "get_num_threads",
     "get_simd_path",
     "philox4x32_10",
@@ -24,44 +24,84 @@ __all__ = [
 
 __version__: str
 STREAM_VERSION: int
-NORMAL_REACH_F32: float
-NORMAL_REACH_F64: float
+ALL_SIMD_PATHS: tuple[str, ...]
 
 # float32 or float64 arrays, or uint16 arrays holding the bits16 format ("float16", "bfloat16").
 _FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint16]
 
-def fill_normal(
-    arr: _FloatArray,
-    mean: float,
-    std: float,
-    key: int,
-    stream: int,
-    global_shape: Sequence[int] | None = None,
-    offset: Sequence[int] | None = None,
-    bits16: str | None = None,
-) -> None: ...
-def fill_uniform(
-    arr: _FloatArray,
-    low: float,
-    high: float,
-    key: int,
-    stream: int,
-    global_shape: Sequence[int] | None = None,
-    offset: Sequence[int] | None = None,
-    bits16: str | None = None,
-) -> None: ...
-def fill_trunc_normal(
-    arr: _FloatArray,
-    mean: float,
-    std: float,
-    low: float,
-    high: float,
-    key: int,
-    stream: int,
-    global_shape: Sequence[int] | None = None,
-    offset: Sequence[int] | None = None,
-    bits16: str | None = None,
-) -> None: ...
+@final
+class Normal:
+    """N(mean, std^2), std >= 0."""
+
+    def __new__(cls, mean: float, std: float) -> Self: ...
+    @property
+    def mean(self) -> float: ...
+    @property
+    def std(self) -> float: ...
+    def fill(
+        self,
+        arr: _FloatArray,
+        key: int,
+        stream: int,
+        global_shape: Sequence[int] | None = None,
+        offset: Sequence[int] | None = None,
+        bits16: str | None = None,
+    ) -> None: ...
+    def check_fits(
+        self, format: str, because: tuple[tuple[str, object], ...] | None = None
+    ) -> None: ...
+    def __reduce__(self) -> tuple[type[Self], tuple[float, ...]]: ...
+
+@final
+class Uniform:
+    """U(a, b), a <= b with b - a finite."""
+
+    def __new__(cls, a: float, b: float) -> Self: ...
+    @property
+    def a(self) -> float: ...
+    @property
+    def b(self) -> float: ...
+    def fill(
+        self,
+        arr: _FloatArray,
+        key: int,
+        stream: int,
+        global_shape: Sequence[int] | None = None,
+        offset: Sequence[int] | None = None,
+        bits16: str | None = None,
+    ) -> None: ...
+    def check_fits(
+        self, format: str, because: tuple[tuple[str, object], ...] | None = None
+    ) -> None: ...
+    def __reduce__(self) -> tuple[type[Self], tuple[float, ...]]: ...
+
+@final
+class TruncNormal:
+    """N(mean, std^2) truncated to [a, b], std >= 0, a < b."""
+
+    def __new__(cls, mean: float, std: float, a: float, b: float) -> Self: ...
+    @property
+    def mean(self) -> float: ...
+    @property
+    def std(self) -> float: ...
+    @property
+    def a(self) -> float: ...
+    @property
+    def b(self) -> float: ...
+    def fill(
+        self,
+        arr: _FloatArray,
+        key: int,
+        stream: int,
+        global_shape: Sequence[int] | None = None,
+        offset: Sequence[int] | None = None,
+        bits16: str | None = None,
+    ) -> None: ...
+    def check_fits(
+        self, format: str, because: tuple[tuple[str, object], ...] | None = None
+    ) -> None: ...
+    def __reduce__(self) -> tuple[type[Self], tuple[float, ...]]: ...
+
 def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> list[int]: ...
 def derive_key(seed: int, index: int) -> int: ...
 def set_num_threads(n: int) -> None: ...

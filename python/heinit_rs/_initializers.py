@@ -19,6 +19,7 @@ import numpy.typing as npt
 from heinit_rs._cache import remembered
 from heinit_rs._checks import (
     FloatArray,
+    as_real,
     check_array,
     check_choice,
     check_dtype,
@@ -29,9 +30,9 @@ from heinit_rs._distributions import (
     Arguments,
     Distribution,
     Normal,
+    TruncNormal,
     Uniform,
     check_fits,
-    truncated_normal,
 )
 from heinit_rs._fans import AxisSpec, check_shape, fans_of_checked_shape
 from heinit_rs._gains import Activation, calculate_gain
@@ -422,18 +423,14 @@ def trunc_normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, a: float = -
     True
     """
     check_array(arr)
-    mean = check_real("mean", mean)
-    std = check_real("std", std, minimum=0.0)
-    a = check_real("a", a, allow_inf=True)
-    b = check_real("b", b, allow_inf=True)
-    if not a < b:
-        raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
+    distribution = TruncNormal(as_real("mean", mean), as_real("std", std), as_real("a", a),
+                               as_real("b", b))
     block = array_block(arr, global_shape, index)
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn(
             "mean is more than 2 std from [a, b] in trunc_normal_: the values are exact, but "
             "they lie close to the nearer bound", stacklevel=2)
-    return _fill_in_place(arr, block, truncated_normal(mean, std, a, b), seed,
+    return _fill_in_place(arr, block, distribution, seed,
                           (("mean", mean), ("std", std), ("a", a), ("b", b)))
 
 
@@ -462,9 +459,9 @@ def normal_(arr: _Array, mean: float = 0.0, std: float = 1.0, *, seed: Seed = No
     True
     """
     check_array(arr)
-    distribution = Normal(check_real("mean", mean), check_real("std", std, minimum=0.0))
+    distribution = Normal(as_real("mean", mean), as_real("std", std))
     return _fill_in_place(arr, array_block(arr, global_shape, index), distribution, seed,
-                          (("mean", distribution.mean), ("std", distribution.std)))
+                          (("mean", mean), ("std", std)))
 
 
 def uniform_(arr: _Array, a: float = 0.0, b: float = 1.0, *, seed: Seed = None,
@@ -495,12 +492,8 @@ def uniform_(arr: _Array, a: float = 0.0, b: float = 1.0, *, seed: Seed = None,
     True
     """
     check_array(arr)
-    a, b = check_real("a", a), check_real("b", b)
-    if not a <= b:
-        raise ValueError(f"uniform_ needs a <= b, got a={a}, b={b}")
-    if not math.isfinite(b - a):
-        raise ValueError(f"uniform_ needs a finite b - a, got a={a}, b={b}")
-    return _fill_in_place(arr, array_block(arr, global_shape, index), Uniform(a, b), seed,
+    distribution = Uniform(as_real("a", a), as_real("b", b))
+    return _fill_in_place(arr, array_block(arr, global_shape, index), distribution, seed,
                           (("a", a), ("b", b)))
 
 
@@ -598,7 +591,7 @@ def variance_scaling_distribution(fans: tuple[float, float], scale: float, mode:
     variance = scale / denominator
     if distribution == "truncated_normal":
         std = math.sqrt(variance) / TRUNCATED_NORMAL_STD
-        return truncated_normal(0.0, std, -2.0 * std, 2.0 * std)
+        return TruncNormal(0.0, std, -2.0 * std, 2.0 * std)
     if distribution == "uniform":
         limit = math.sqrt(3.0 * variance)
         return Uniform(-limit, limit)

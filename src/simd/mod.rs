@@ -1,18 +1,17 @@
 //! Instruction sets as the kernels see them: `Isa` is what a batched kernel takes from one
-//! (Philox blocks, the float32 inverse CDF's table lookups, the float64 tail-lane compress),
-//! with the portable implementation and proof tokens for AVX2, AVX-512 and NEON. It knows
-//! nothing of distributions. A new instruction set is a new token here (its kernels beside
-//! the portable ones in philox.rs, math.rs and lanes.rs) and a `#[target_feature]` entry point
-//! in dispatch.rs.
+//! (Philox blocks, the float32 inverse CDF's table lookups, the float64 tail-lane compress,
+//! float16 rounding), the portable implementation, and `target_isa!`, which makes a set's
+//! proof token from its kernels. Each set's kernels and token live in its own file (`x86`,
+//! `neon`); the list of paths that use them is `dispatch`'s `simd_paths!`. Nothing here knows
+//! of distributions.
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86;
 
 use crate::lanes::{TailLanes, MAX_BATCH};
 use crate::math::{f16_bits_from_f32, ndtri_f32_poly};
-#[cfg(target_arch = "x86_64")]
-use crate::math::{
-    f16_bits_from_f32_f16c, ndtri_f32_poly_avx2, ndtri_f32_poly_avx512, ndtri_f32_poly_sse2,
-};
-#[cfg(target_arch = "x86_64")]
-use crate::philox::{blocks_avx2, blocks_avx512, blocks_avx512_groups};
 use crate::philox::{Stream, LANES};
 
 /// What the batched kernels take from an instruction set: Philox blocks and the float32
@@ -73,21 +72,19 @@ impl Isa for Portable {
         t: &[f32; MAX_BATCH],
         out: &mut [f32; MAX_BATCH],
     ) {
-        ndtri_f32_poly_sse2(segment, t, out)
+        x86::ndtri_f32_poly_sse2(segment, t, out)
     }
 }
 
 /// A proof token that the CPU has an instruction set: an `Isa` whose pieces are that set's
 /// `unsafe` kernels. The token is made only inside the `#[target_feature]` function of its set.
 macro_rules! target_isa {
-    ($(#[$doc:meta])* $name:ident, $blocks:ident, $poly:ident
+    ($(#[$doc:meta])* $name:ident, blocks: $blocks:path $(, poly: $poly:path)?
      $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)? $(, f16: $round_f16:path)?) => {
         $(#[$doc])*
-        #[cfg(target_arch = "x86_64")]
         #[derive(Clone, Copy)]
         pub struct $name(());
 
-        #[cfg(target_arch = "x86_64")]
         impl $name {
             /// # Safety
             /// The CPU must support the instruction set: make the token only inside a
@@ -98,16 +95,15 @@ macro_rules! target_isa {
             }
         }
 
-        #[cfg(target_arch = "x86_64")]
-        impl Isa for $name {
+        impl $crate::simd::Isa for $name {
             #[inline(always)]
-            fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
+            fn blocks(self, stream: &$crate::philox::Stream, first: u64) -> [[u32; $crate::philox::LANES]; 4] {
                 // SAFETY: the token exists only on CPUs with the kernel's instruction set.
                 unsafe { $blocks(stream, first) }
             }
             $(
             #[inline(always)]
-            fn blocks_pair(self, stream: &Stream, first: u64) -> [[[u32; LANES]; 4]; 2] {
+            fn blocks_pair(self, stream: &$crate::philox::Stream, first: u64) -> [[[u32; $crate::philox::LANES]; 4]; 2] {
                 // SAFETY: as above.
                 unsafe { $blocks_pair(stream, first) }
             }
@@ -116,7 +112,7 @@ macro_rules! target_isa {
             #[inline(always)]
             fn defer_tail_lanes(
                 self,
-                lanes: &mut TailLanes,
+                lanes: &mut $crate::lanes::TailLanes,
                 c: &[f64],
                 t: &[f64],
                 negative: &[bool],
@@ -125,16 +121,18 @@ macro_rules! target_isa {
                 unsafe { $defer_tail(lanes, c, t, negative) }
             }
             )?
+            $(
             #[inline(always)]
             fn ndtri_f32_poly_many(
                 self,
-                segment: &[u32; MAX_BATCH],
-                t: &[f32; MAX_BATCH],
-                out: &mut [f32; MAX_BATCH],
+                segment: &[u32; $crate::lanes::MAX_BATCH],
+                t: &[f32; $crate::lanes::MAX_BATCH],
+                out: &mut [f32; $crate::lanes::MAX_BATCH],
             ) {
                 // SAFETY: as above.
                 unsafe { $poly(segment, t, out) }
             }
+            )?
             $(
             #[inline(always)]
             fn round_f16(self, out: &mut [u16], values: &[f32]) {
@@ -145,30 +143,4 @@ macro_rules! target_isa {
         }
     };
 }
-
-target_isa!(
-    /// AVX2 with F16C, made only in dispatch's `fill_run_avx2`.
-    Avx2, blocks_avx2, ndtri_f32_poly_avx2, f16: f16_bits_from_f32_f16c
-);
-target_isa!(
-    /// AVX-512 F/BW/DQ/VL with F16C, made only in dispatch's `fill_run_avx512`.
-    Avx512, blocks_avx512, ndtri_f32_poly_avx512,
-    pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512, f16: f16_bits_from_f32_f16c
-);
-
-/// NEON, which every aarch64 CPU has, so no proof token is needed. Only Philox is written by
-/// hand: LLVM leaves the portable Philox scalar on aarch64 but vectorises the float math. The
-/// table lookups stay portable (scalar loads); a `tbl` version and a load-and-transpose one
-/// came out slower than scalar loads in llvm-mca's models of most cores
-/// (docs/dev/performance-history.md).
-#[cfg(target_arch = "aarch64")]
-#[derive(Clone, Copy)]
-pub struct Neon;
-
-#[cfg(target_arch = "aarch64")]
-impl Isa for Neon {
-    #[inline(always)]
-    fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
-        crate::philox::blocks_neon(stream, first)
-    }
-}
+pub(crate) use target_isa;

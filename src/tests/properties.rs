@@ -2,14 +2,14 @@
 //! array, in any memory layout, on any thread count and CPU path, gets exactly the values the
 //! scalar reference gives its global C-order indices.
 
-use heinit_rs::dispatch::{fill_run_on, Path};
-use heinit_rs::distributions::{Normal, TruncNormal, Uniform};
-use heinit_rs::error::GeometryError;
-use heinit_rs::fill::{fill, Plan};
-use heinit_rs::kernel::fill_scalar;
-use heinit_rs::philox::{Stream, LANES};
-use heinit_rs::pool;
-use heinit_rs::real::{Real, Store, Transform};
+use crate::dispatch::{fill_run_on, Path};
+use crate::transforms::{Normal, TruncNormal, Uniform};
+use crate::error::GeometryError;
+use crate::fill::{fill, Plan};
+use crate::kernel::fill_scalar;
+use crate::philox::{Stream, LANES};
+use crate::pool;
+use crate::real::{Real, Store, Transform};
 use proptest::prelude::*;
 
 /// A block `offset .. offset + shape` of `global`, laid out in memory with the axes in `order`
@@ -135,7 +135,7 @@ proptest! {
         threads in 1usize..=3,
     ) {
         pool::set_threads(threads);
-        check_layout(&Normal { mean: 0.5f32, std: 2.0 }, &layout, seed)?;
+        check_layout(&Normal::<f32>::new(0.5, 2.0), &layout, seed)?;
         check_layout(&Uniform::<f64>::new(-1.0, 3.0), &layout, seed)?;
     }
 
@@ -190,8 +190,8 @@ proptest! {
         len in 0usize..400,
     ) {
         let stream = Stream::new(seed, stream_id);
-        check_run(&Normal { mean: 0.0f32, std: 1.0 }, &stream, first, len)?;
-        check_run(&Normal { mean: 0.0f64, std: 1.0 }, &stream, first, len)?;
+        check_run(&Normal::<f32>::new(0.0, 1.0), &stream, first, len)?;
+        check_run(&Normal::<f64>::new(0.0, 1.0), &stream, first, len)?;
         check_run(&Uniform::<f32>::new(-1.0, 1.0), &stream, first, len)?;
         check_run(&TruncNormal::<f32>::new(0.0, 1.0, -2.0, 2.0), &stream, first, len)?;
         check_run(&TruncNormal::<f64>::new(0.0, 1.0, 3.0, 9.0), &stream, first, len)?;
@@ -214,7 +214,7 @@ proptest! {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            use heinit_rs::philox::{blocks_avx2, blocks_avx512};
+            use crate::simd::x86::{blocks_avx2, blocks_avx512};
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 was detected.
                 prop_assert_eq!(unsafe { blocks_avx2(&stream, first) }, batch);
@@ -225,7 +225,8 @@ proptest! {
             }
         }
         #[cfg(target_arch = "aarch64")]
-        prop_assert_eq!(heinit_rs::philox::blocks_neon(&stream, first), batch);
+        // SAFETY: every aarch64 CPU has NEON.
+        prop_assert_eq!(unsafe { crate::simd::neon::blocks_neon(&stream, first) }, batch);
     }
 }
 
@@ -237,7 +238,7 @@ fn check_run<T: Real + Store<Real = T> + PartialEq + core::fmt::Debug, X: Transf
 ) -> Result<(), TestCaseError> {
     let mut reference = vec![T::from_f64(0.0); len];
     fill_scalar(x, stream, &mut reference, first);
-    heinit_rs::dispatch::report_skipped_paths("runs_equal_the_reference");
+    crate::tests::report_skipped_paths("runs_equal_the_reference");
     for path in Path::ALL.into_iter().filter(|p| p.supported()) {
         let mut out = vec![T::from_f64(0.0); len];
         fill_run_on(path, x, stream, &mut out, first);
@@ -263,6 +264,6 @@ proptest! {
         threads in 2usize..=4,
     ) {
         pool::set_threads(threads);
-        check_layout(&Normal { mean: 0.0f32, std: 1.0 }, &layout, seed)?;
+        check_layout(&Normal::<f32>::new(0.0, 1.0), &layout, seed)?;
     }
 }
