@@ -28,9 +28,7 @@ impl From<Error> for PyErr {
             Error::Geometry(_)
             | Error::Parameter(_)
             | Error::InvalidArgument(_)
-            | Error::SimdPath(_) => {
-                PyValueError::new_err(message)
-            }
+            | Error::SimdPath(_) => PyValueError::new_err(message),
             Error::WrongType(_) => PyTypeError::new_err(message),
             Error::ThreadPool(_) => PyRuntimeError::new_err(message),
         }

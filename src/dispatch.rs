@@ -5,7 +5,7 @@
 //!
 //! `simd_paths!` below is the one list of paths: it makes the `Path` enum, the names, the
 //! detection, each target path's `#[target_feature]` entry point and `fill_run_on`'s match.
-//! HEINIT_RS_SIMD=<name> (read at first use) or `set_path` forces a path, so tests can compare
+//! `HEINIT_RS_SIMD=<name>` (read at first use) or `set_path` forces a path, so tests can compare
 //! them; `Path::ALL` (`_core.ALL_SIMD_PATHS` in Python) is what tests and benches iterate.
 
 use crate::error::Error;
@@ -197,8 +197,8 @@ pub fn set_path(path: Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transforms::{Normal, TruncNormal, Uniform};
     use crate::real::Real;
+    use crate::transforms::{Normal, TruncNormal, Uniform};
 
     /// Every supported path, at group-aligned and unaligned starts, equals the scalar
     /// reference (which also covers the lane-batched baseline against element-wise code).

@@ -261,7 +261,8 @@ impl sealed::Sealed for Uniform {
         stop: &AtomicBool,
     ) -> Result<(), Error> {
         check_fits::<S>(self)?;
-        let x = transforms::Uniform::<S::Real>::new(self.a, self.b).clamped(S::inside(self.a, self.b));
+        let x =
+            transforms::Uniform::<S::Real>::new(self.a, self.b).clamped(S::inside(self.a, self.b));
         // SAFETY: forwarded from the caller.
         unsafe { fill_until(&x, stream, ptr, plan, stop) }
     }

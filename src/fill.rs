@@ -305,12 +305,7 @@ mod tests {
     fn reference(global_shape: &[u64], stream: &Stream) -> Vec<f32> {
         let n = global_shape.iter().product::<u64>() as usize;
         let mut out = vec![0f32; n];
-        crate::kernel::fill_scalar(
-            &Normal::<f32>::new(0.0, 1.0),
-            stream,
-            &mut out,
-            0,
-        );
+        crate::kernel::fill_scalar(&Normal::<f32>::new(0.0, 1.0), stream, &mut out, 0);
         out
     }
 

@@ -1,10 +1,10 @@
 //! The contiguous-run kernel: fills a run of elements of one stream, a group of blocks at a
 //! time, with an instruction set's pieces (`Isa`) and any distribution.
 
-use crate::simd::{Isa, Portable};
 use crate::lanes::{Deferred, Lanes, MAX_BATCH};
 use crate::philox::{Stream, LANES};
 use crate::real::{Real, Store, Transform};
+use crate::simd::{Isa, Portable};
 
 /// Values rounded into a 16-bit format are made this many at a time in a stack buffer.
 const ROUND_CHUNK: usize = 1024;
@@ -269,12 +269,7 @@ mod tests {
             let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64;
             (mean, var)
         };
-        fill_run(
-            &Normal::<f64>::new(1.0, 3.0),
-            &stream,
-            &mut out,
-            0,
-        );
+        fill_run(&Normal::<f64>::new(1.0, 3.0), &stream, &mut out, 0);
         let (mean, var) = moments(&out);
         // 5-sigma bands: sd(mean) = 3/sqrt(n), sd(var) = 9 sqrt(2/n).
         assert!(

@@ -53,7 +53,7 @@
 //! - A new distribution: its kernel (`Transform`) in `transforms`; its checked parameters,
 //!   reach and `sealed::Sealed` impl in `distributions`; a `ParameterError` kind if it needs a
 //!   new constraint; its Python class in `bindings` and `_core.pyi`.
-//! - A new framework adapter: Python only (python/heinit_rs/<framework>.py), reading the
+//! - A new framework adapter: Python only (`python/heinit_rs/<framework>.py`), reading the
 //!   preset table in `_presets.py`.
 #![deny(missing_docs)]
 
@@ -72,18 +72,18 @@ mod real;
 mod rng;
 mod simd;
 mod slices;
-mod transforms;
 #[cfg(test)]
 mod tests;
+mod transforms;
 
 pub use dispatch::{current as simd_path, set_path as set_simd_path, Path};
 pub use distributions::{Distribution, Element, Normal, TruncNormal, Uniform};
 pub use error::{Error, GeometryError, ParameterError};
-pub use slices::{fill_block, fill_slice, Block};
 pub use philox::{derive_key, Stream};
 pub use pool::{set_threads as set_num_threads, threads as num_threads};
 pub use real::{BF16, F16};
 pub use rng::PhiloxRng;
+pub use slices::{fill_block, fill_slice, Block};
 
 /// The version of the value contract in docs/stream-spec.md: the same seed and version give the
 /// same values, bit for bit, on every CPU and thread count.

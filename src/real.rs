@@ -8,10 +8,10 @@
 //! pieces, so both give the same bits; the batched forms are plain loops that LLVM turns into
 //! vector code.
 
-use crate::simd::Isa;
 use crate::lanes::{Deferred, Lanes, NothingDeferred, TailLanes, MAX_BATCH};
 use crate::math::*;
 use crate::philox::LANES;
+use crate::simd::Isa;
 use core::ops::{Add, Mul};
 
 /// A floating-point element type: its mapping from Philox words to per-value draws, and the

@@ -76,4 +76,3 @@ pub fn fill_block<T: Element, D: Distribution>(
     // `&mut` borrow holds for the call.
     unsafe { distribution.fill_plan(stream, out.as_mut_ptr(), &plan, &AtomicBool::new(false)) }
 }
-

@@ -3,10 +3,10 @@
 //! (`Transform::many`). Their parameters are checked where they are made
 //! (src/distributions.rs).
 
-use crate::simd::Isa;
 use crate::lanes::{Lanes, MAX_BATCH};
 use crate::math::*;
 use crate::real::{Real, Transform};
+use crate::simd::Isa;
 
 /// The batched inverse CDF that the normal and the truncated normal share: each lane's parts
 /// (sign, centre distance, tail distance) from `parts(j)`, |Phi^-1| of all lanes at once, then

@@ -28,7 +28,10 @@ fn a_block_filled_alone_equals_that_block_of_the_whole() {
             );
         }
     }
-    assert!(held[15 * 16..].iter().all(|v| v.is_nan()), "beyond the block");
+    assert!(
+        held[15 * 16..].iter().all(|v| v.is_nan()),
+        "beyond the block"
+    );
 }
 
 #[test]
@@ -66,7 +69,10 @@ fn rejected_fills_write_nothing() {
     };
     assert!(matches!(
         fill_block(&unit, &stream, &mut out, &beyond),
-        Err(Error::Geometry(GeometryError::OutsideSlice { reach: 71, len: 64 }))
+        Err(Error::Geometry(GeometryError::OutsideSlice {
+            reach: 71,
+            len: 64
+        }))
     ));
     assert!(out.iter().all(|v| *v == BF16(0x1234)));
 }

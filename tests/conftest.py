@@ -1,13 +1,22 @@
+"""Shared by every area of tests/ (numpy_api, stream, frameworks, tool, house): the golden
+data, bit views, a Python subprocess, a fill recorder and the thread-count guard. Test files
+import the plain helpers with ``from conftest import bits, run_python``."""
+
 import importlib
 import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import heinit_rs
 from heinit_rs import _core
 
+ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 
 if os.environ.get("HEINIT_RS_REQUIRE_FRAMEWORKS") == "1":
@@ -17,6 +26,26 @@ if os.environ.get("HEINIT_RS_REQUIRE_FRAMEWORKS") == "1":
         return importlib.import_module(modname)
 
     pytest.importorskip = _import_or_fail
+
+
+def bits(arr):
+    """arr's bit patterns as unsigned integers of its item size (a copy), so that comparisons
+    are bitwise: -0.0 differs from 0.0 and a NaN equals itself."""
+    return arr.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[arr.dtype.itemsize]).copy()
+
+
+def run_python(code, *, env=None, drop=(), check=True, timeout=300, executable=sys.executable,
+               args=()):
+    """Run `code` (dedented; None: `args` alone, as ``-m module ...``) in a fresh interpreter;
+    its CompletedProcess, with text output. `env` adds to this process's environment and `drop`
+    removes names from it; `check`: a nonzero exit fails the test, showing the child's stderr."""
+    environment = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in drop}
+    command = [executable, *args] + ([] if code is None else ["-c", textwrap.dedent(code)])
+    result = subprocess.run(command, env=environment, capture_output=True, text=True,
+                            timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 @pytest.fixture(scope="session")

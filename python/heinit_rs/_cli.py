@@ -21,6 +21,7 @@ import numpy as np
 
 import heinit_rs as h
 from heinit_rs import _core
+from heinit_rs._checks import check_dtype, is_bfloat16
 
 
 @dataclass
@@ -56,18 +57,30 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
     keras_std = std / 0.87962566103423978
     torch = _torch()
     tensor = None
+    # NumPy draws no 16-bit values: a careful user draws float32, scales and rounds into place.
+    drawn = dtype if dtype.itemsize >= 4 else np.dtype(np.float32)
     if torch is not None:
         torch.set_num_threads(threads)
-        tensor = torch.from_numpy(arr)
+        # torch reads no ml_dtypes arrays: its bfloat16 tensor is its own.
+        tensor = (torch.empty(shape, dtype=torch.bfloat16) if is_bfloat16(dtype)
+                  else torch.from_numpy(arr))
 
     def numpy_normal(out: np.ndarray = arr) -> np.ndarray:
-        rng.standard_normal(out=out, dtype=dtype)
-        return np.multiply(out, dtype.type(std), out=out)  # type: ignore[no-any-return]
+        if drawn is dtype:
+            rng.standard_normal(out=out, dtype=dtype)
+            return np.multiply(out, dtype.type(std), out=out)  # type: ignore[no-any-return]
+        values = rng.standard_normal(out.shape, dtype=drawn)
+        out[...] = np.multiply(values, drawn.type(std), out=values)
+        return out
 
     def numpy_uniform(out: np.ndarray = arr) -> np.ndarray:
-        rng.random(out=out, dtype=dtype)
-        np.multiply(out, dtype.type(2 * bound), out=out)
-        return np.subtract(out, dtype.type(bound), out=out)  # type: ignore[no-any-return]
+        values = out if drawn is dtype else np.empty(out.shape, drawn)
+        rng.random(out=values, dtype=drawn)
+        np.multiply(values, drawn.type(2 * bound), out=values)
+        np.subtract(values, drawn.type(bound), out=values)
+        if values is not out:
+            out[...] = values
+        return out
 
     # NumPy's allocating calls scale the new array in place, as a careful NumPy user would.
     result = [
@@ -95,19 +108,20 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
         }),
         Workload("small (256, 1)", "kaiming_normal((256, 1)): per-call overhead", 256, {
             "heinit_rs": lambda: h.kaiming_normal((256, 1), dtype=dtype, seed=1),
-            "numpy": lambda: rng.standard_normal(256, dtype=dtype),
+            "numpy": lambda: rng.standard_normal(256, dtype=drawn).astype(dtype, copy=False),
         }),
         Workload("small (64, 64)", "kaiming_normal((64, 64)): per-call overhead", 4096, {
             "heinit_rs": lambda: h.kaiming_normal((64, 64), dtype=dtype, seed=1),
-            "numpy": lambda: rng.standard_normal((64, 64), dtype=dtype),
+            "numpy": lambda: rng.standard_normal((64, 64), dtype=drawn).astype(dtype, copy=False),
             # What a call that makes almost nothing costs: NumPy drawing 256 values.
-            "numpy, 256 values": lambda: rng.standard_normal(256, dtype=dtype),
+            "numpy, 256 values": lambda: rng.standard_normal(256, dtype=drawn).astype(
+                dtype, copy=False),
         }, elements_of={"numpy, 256 values": 256}),
     ]
     in_place, made_new = result[:3], result[3:5]
     if torch is not None:
         init = torch.nn.init
-        torch_dtype = torch.float32 if dtype == np.float32 else torch.float64
+        torch_dtype = getattr(torch, dtype.name)
         in_place[0].runs["torch"] = lambda: init.kaiming_normal_(tensor, nonlinearity="relu")
         in_place[1].runs["torch"] = lambda: init.kaiming_uniform_(tensor, nonlinearity="relu")
         in_place[2].runs["torch"] = lambda: init.trunc_normal_(tensor, 0.0, keras_std,
@@ -116,8 +130,11 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
             torch.empty(shape, dtype=torch_dtype), nonlinearity="relu")
         made_new[1].runs["torch"] = lambda: init.kaiming_uniform_(
             torch.empty(shape, dtype=torch_dtype), nonlinearity="relu")
+    # A plain memory fill; 16-bit arrays through their bits (ml_dtypes' own fill is slower).
+    fill = functools.partial(arr.fill, 1.0) if drawn is dtype else functools.partial(
+        arr.view(np.uint16).fill, 0x3C00)
     for workload in in_place:
-        workload.runs["fill"] = lambda: arr.fill(1.0)
+        workload.runs["fill"] = fill
     for workload in made_new:
         workload.runs["numpy empty+fill"] = lambda: np.empty(shape, dtype).fill(1.0)
         workload.allocates = True
@@ -330,7 +347,8 @@ def _add_bench_parser(sub: Subparsers) -> None:
     bench = sub.add_parser("bench", help="time heinit_rs against NumPy, torch and a memory fill")
     bench.add_argument("--size", type=_positive, default=4096,
                        help="side of the square array (4096)")
-    bench.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    bench.add_argument("--dtype", choices=["float32", "float64", "float16", "bfloat16"],
+                       default="float32", help="element type (float32; bfloat16 needs ml_dtypes)")
     bench.add_argument("--threads", type=_positive, default=None,
                        help="worker threads (default: heinit_rs's setting, all cores)")
     bench.add_argument("--repeat", type=_positive, default=7, help="runs per measurement; best kept")
@@ -424,12 +442,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return run_demo(args)
     threads = args.threads or h.get_num_threads()
+    try:
+        dtype = check_dtype(args.dtype)
+    except TypeError as e:
+        print(f"heinit-rs bench: --dtype {args.dtype}: {e}", file=sys.stderr)
+        return 2
     progress = Progress()
     try:
-        report = run_bench(args.size, np.dtype(args.dtype), threads, args.repeat, progress)
+        report = run_bench(args.size, dtype, threads, args.repeat, progress)
     except MemoryError:
         progress.clear()
-        needed = args.size**2 * np.dtype(args.dtype).itemsize / 2**30
+        needed = args.size**2 * dtype.itemsize / 2**30
         print(f"heinit-rs bench: --size {args.size} needs arrays of {needed:.1f} GiB each, "
               f"more memory than this machine could give; pass a smaller --size",
               file=sys.stderr)

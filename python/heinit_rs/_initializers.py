@@ -37,6 +37,7 @@ from heinit_rs._distributions import (
 from heinit_rs._fans import AxisSpec, check_shape, fans_of_checked_shape
 from heinit_rs._gains import Activation, calculate_gain
 from heinit_rs._index import Block, array_block, block_of
+from heinit_rs._presets import PRESETS, document
 from heinit_rs._random import StreamSource, check_seed, resolve_seed
 
 # A heinit_rs.Generator, or a framework's generator wrapped as a StreamSource.
@@ -518,6 +519,9 @@ _AXES_PARAMETERS = """\
         JAX's axes, overriding the layout's: fans multiply every axis that is neither in, out
         nor batch into both (see `calculate_fan_in_and_fan_out`)."""
 
+_SECTIONS = {"kaiming": _KAIMING_PARAMETERS, "shard": _SHARD_PARAMETERS,
+             "new_array": _NEW_ARRAY_PARAMETERS, "axes": _AXES_PARAMETERS}
+
 
 def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_in",
                      distribution: str = "truncated_normal", *, layout: str = "keras",
@@ -616,29 +620,18 @@ def variance_scaling_of_fans(shape: tuple[int, ...], fans: tuple[float, float], 
                       (("scale", scale),), empty)
 
 
-Preset = Callable[..., FloatArray]
+NewArray = Callable[..., FloatArray]
 
+_PRESET_DOC = """{preset.summary}: Keras' {preset.name}, as jax.nn.initializers.{preset.name}.
 
-def _preset(name: str, scale: float, mode: str, distribution: str, what: str) -> Preset:
-    def initializer(shape: Sequence[int], *, layout: str = "keras",
-                    in_axis: AxisSpec | None = None, out_axis: AxisSpec | None = None,
-                    batch_axis: AxisSpec = (), dtype: npt.DTypeLike = np.float32,
-                    seed: Seed = None, index: Index = None) -> FloatArray:
-        return variance_scaling(shape, scale, mode, distribution, layout=layout, in_axis=in_axis,
-                                out_axis=out_axis, batch_axis=batch_axis, dtype=dtype, seed=seed,
-                                index=index)
-
-    initializer.__name__ = initializer.__qualname__ = name
-    initializer.__doc__ = f"""{what}: Keras' {name}, as jax.nn.initializers.{name}.
-
-    ``variance_scaling(shape, scale={scale:g}, mode={mode!r}, distribution={distribution!r})``.
+    ``variance_scaling(shape, {preset.call})``.
 
     Parameters
     ----------
     shape : sequence of int
         The weight's shape.
-{_AXES_PARAMETERS}
-{_NEW_ARRAY_PARAMETERS}
+{axes}
+{new_array}
 
     Returns
     -------
@@ -648,25 +641,31 @@ def _preset(name: str, scale: float, mode: str, distribution: str, what: str) ->
     Examples
     --------
     >>> import heinit_rs
-    >>> heinit_rs.{name}((3, 3, 64, 128), seed=0).shape
+    >>> heinit_rs.{preset.name}((3, 3, 64, 128), seed=0).shape
     (3, 3, 64, 128)
     """
-    return initializer
 
 
-he_normal = _preset("he_normal", 2.0, "fan_in", "truncated_normal",
-                    "He normal: truncated N(0, std^2), std = sqrt(2 / fan_in) / 0.8796")
-he_uniform = _preset("he_uniform", 2.0, "fan_in", "uniform",
-                     "He uniform: U(-limit, limit), limit = sqrt(6 / fan_in)")
-glorot_normal = _preset("glorot_normal", 1.0, "fan_avg", "truncated_normal",
-                        "Glorot normal: truncated N(0, std^2), std = sqrt(2 / (fan_in + fan_out)) "
-                        "/ 0.8796")
-glorot_uniform = _preset("glorot_uniform", 1.0, "fan_avg", "uniform",
-                         "Glorot uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out))")
-lecun_normal = _preset("lecun_normal", 1.0, "fan_in", "truncated_normal",
-                       "LeCun normal: truncated N(0, std^2), std = sqrt(1 / fan_in) / 0.8796")
-lecun_uniform = _preset("lecun_uniform", 1.0, "fan_in", "uniform",
-                        "LeCun uniform: U(-limit, limit), limit = sqrt(3 / fan_in)")
+def _preset(name: str) -> NewArray:
+    preset = PRESETS[name]
+
+    def initializer(shape: Sequence[int], *, layout: str = "keras",
+                    in_axis: AxisSpec | None = None, out_axis: AxisSpec | None = None,
+                    batch_axis: AxisSpec = (), dtype: npt.DTypeLike = np.float32,
+                    seed: Seed = None, index: Index = None) -> FloatArray:
+        return variance_scaling(shape, preset.scale, preset.mode, preset.distribution,
+                                layout=layout, in_axis=in_axis, out_axis=out_axis,
+                                batch_axis=batch_axis, dtype=dtype, seed=seed, index=index)
+
+    return document(initializer, _PRESET_DOC, name=name, preset=preset, **_SECTIONS)
+
+
+he_normal = _preset("he_normal")
+he_uniform = _preset("he_uniform")
+glorot_normal = _preset("glorot_normal")
+glorot_uniform = _preset("glorot_uniform")
+lecun_normal = _preset("lecun_normal")
+lecun_uniform = _preset("lecun_uniform")
 
 
 def kaiming_normal(shape: Sequence[int], a: float = 0, mode: str = "fan_in",
@@ -741,9 +740,7 @@ def _kaiming_plan_key(initializer: Callable[..., FloatArray], a: float, mode: st
     return None if arguments is None else (initializer, arguments)
 
 
-_SECTIONS = {"kaiming": _KAIMING_PARAMETERS, "shard": _SHARD_PARAMETERS,
-             "new_array": _NEW_ARRAY_PARAMETERS, "axes": _AXES_PARAMETERS}
 for _fn in (kaiming_normal_, kaiming_uniform_, xavier_normal_, xavier_uniform_, trunc_normal_,
             normal_, uniform_, variance_scaling, kaiming_normal, kaiming_uniform):
-    _fn.__doc__ = (_fn.__doc__ or "").format(**_SECTIONS)
+    document(_fn, **_SECTIONS)
 del _fn

@@ -24,6 +24,7 @@ from heinit_rs import _initializers
 from heinit_rs._checks import check_dtype
 from heinit_rs._fans import AxisSpec, check_shape
 from heinit_rs._gains import Activation
+from heinit_rs._presets import PRESETS, document
 from heinit_rs._random import FixedStream, resolve_seed
 
 __all__ = [
@@ -94,10 +95,7 @@ def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_
     return _dask_array(new_array, checked, resolved, chunks, seed)
 
 
-def _named(fn: Callable[..., da.Array], name: str, arguments: str) -> Callable[..., da.Array]:
-    """`fn` named and documented as the Dask twin of `heinit_rs.<name>`."""
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"""`heinit_rs.{name}` as a Dask array, one task per chunk.
+_DOC = """`heinit_rs.{name}` as a Dask array, one task per chunk.
 
     Parameters
     ----------
@@ -111,22 +109,24 @@ def _named(fn: Callable[..., da.Array], name: str, arguments: str) -> Callable[.
     dask.array.Array
         Equal, computed, to ``heinit_rs.{name}(shape, ..., seed=seed)``.
     """
-    return fn
 
 
 def _preset(name: str) -> Callable[..., da.Array]:
-    numpy_preset = getattr(_initializers, name)
+    preset = PRESETS[name]
 
-    def preset(shape: Sequence[int], *, chunks: Chunks = "auto", layout: str = "keras",
+    def initializer(shape: Sequence[int], *, chunks: Chunks = "auto", layout: str = "keras",
                in_axis: AxisSpec | None = None, out_axis: AxisSpec | None = None,
                batch_axis: AxisSpec = (), dtype: npt.DTypeLike = np.float32,
                seed: Seed = None) -> da.Array:
         resolved, checked = check_dtype(dtype), check_shape(shape)
-        new_array = functools.partial(numpy_preset, checked, layout=layout, in_axis=in_axis,
-                                      out_axis=out_axis, batch_axis=batch_axis, dtype=resolved)
+        new_array = functools.partial(
+            _initializers.variance_scaling, checked, preset.scale, preset.mode,
+            preset.distribution, layout=layout, in_axis=in_axis, out_axis=out_axis,
+            batch_axis=batch_axis, dtype=resolved)
         return _dask_array(new_array, checked, resolved, chunks, seed)
 
-    return _named(preset, name, "shape, layout, in_axis, out_axis, batch_axis, dtype, seed")
+    return document(initializer, _DOC, name=name,
+                    arguments="shape, layout, in_axis, out_axis, batch_axis, dtype, seed")
 
 
 he_normal = _preset("he_normal")
@@ -147,8 +147,8 @@ def _kaiming(numpy_function: NewArray) -> Callable[..., da.Array]:
                                       layout=layout, dtype=resolved)
         return _dask_array(new_array, checked, resolved, chunks, seed)
 
-    return _named(kaiming, numpy_function.__name__,
-                  "shape, a, mode, nonlinearity, layout, dtype, seed")
+    return document(kaiming, _DOC, name=numpy_function.__name__,
+                    arguments="shape, a, mode, nonlinearity, layout, dtype, seed")
 
 
 kaiming_normal = _kaiming(_initializers.kaiming_normal)

@@ -33,6 +33,7 @@ import numpy as np
 from heinit_rs import _initializers
 from heinit_rs._checks import check_choice, check_real
 from heinit_rs._fans import axes_product, check_shape
+from heinit_rs._presets import JAX_ALIASES, PRESETS, document
 
 __all__ = [
     "glorot_normal",
@@ -206,38 +207,36 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
     return init
 
 
-def _preset(name: str, scale: float, mode: str, distribution: str,
-            what: str) -> Callable[..., Initializer]:
-    def preset(in_axis: AxisSpec = -2, out_axis: AxisSpec = -1, batch_axis: AxisSpec = (),
-               dtype: Any = None) -> Initializer:
-        return variance_scaling(scale, mode, distribution, in_axis, out_axis, batch_axis, dtype)
+_PRESET_DOC = """{preset.summary}, as jax.nn.initializers.{name}.
 
-    preset.__name__ = preset.__qualname__ = name
-    preset.__doc__ = f"""{what}, as jax.nn.initializers.{name}.
-
-    ``variance_scaling({scale:g}, {mode!r}, {distribution!r}, in_axis, out_axis, batch_axis,
-    dtype)``.
+    ``variance_scaling({preset.scale:g}, {preset.mode!r}, {preset.distribution!r}, in_axis,
+    out_axis, batch_axis, dtype)``.
 
     Returns
     -------
     callable
         ``init(key, shape, dtype=dtype, out_sharding=None) -> jax.Array``.
     """
-    return preset
 
 
-he_normal = _preset("he_normal", 2.0, "fan_in", "truncated_normal",
-                    "He normal: truncated N(0, 2 / fan_in)")
-he_uniform = _preset("he_uniform", 2.0, "fan_in", "uniform",
-                     "He uniform: U(-sqrt(6 / fan_in), sqrt(6 / fan_in))")
-glorot_normal = _preset("glorot_normal", 1.0, "fan_avg", "truncated_normal",
-                        "Glorot normal: truncated N(0, 2 / (fan_in + fan_out))")
-glorot_uniform = _preset("glorot_uniform", 1.0, "fan_avg", "uniform",
-                         "Glorot uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out))")
-lecun_normal = _preset("lecun_normal", 1.0, "fan_in", "truncated_normal",
-                       "LeCun normal: truncated N(0, 1 / fan_in)")
-lecun_uniform = _preset("lecun_uniform", 1.0, "fan_in", "uniform",
-                        "LeCun uniform: U(-sqrt(3 / fan_in), sqrt(3 / fan_in))")
-# JAX's aliases.
-kaiming_normal, kaiming_uniform = he_normal, he_uniform
-xavier_normal, xavier_uniform = glorot_normal, glorot_uniform
+def _preset(name: str) -> Callable[..., Initializer]:
+    preset = PRESETS[JAX_ALIASES.get(name, name)]
+
+    def initializer(in_axis: AxisSpec = -2, out_axis: AxisSpec = -1, batch_axis: AxisSpec = (),
+                    dtype: Any = None) -> Initializer:
+        return variance_scaling(preset.scale, preset.mode, preset.distribution, in_axis,
+                                out_axis, batch_axis, dtype)
+
+    return document(initializer, _PRESET_DOC, name=name, preset=preset)
+
+
+he_normal = _preset("he_normal")
+he_uniform = _preset("he_uniform")
+glorot_normal = _preset("glorot_normal")
+glorot_uniform = _preset("glorot_uniform")
+lecun_normal = _preset("lecun_normal")
+lecun_uniform = _preset("lecun_uniform")
+kaiming_normal = _preset("kaiming_normal")
+kaiming_uniform = _preset("kaiming_uniform")
+xavier_normal = _preset("xavier_normal")
+xavier_uniform = _preset("xavier_uniform")

@@ -25,6 +25,7 @@ import numpy as np
 from heinit_rs import _initializers
 from heinit_rs._checks import check_real
 from heinit_rs._fans import axes_product, check_shape, fans_of_checked_shape
+from heinit_rs._presets import PRESETS, document
 from heinit_rs._random import StreamSource
 
 __all__ = [
@@ -138,40 +139,40 @@ class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
                 "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
-def _preset(name: str, scale: float, mode: str, distribution: str, what: str) -> type:
-    def __init__(self: VarianceScaling, seed: Any = None,
-                 input_axes: Sequence[int] | None = None,
-                 output_axes: Sequence[int] | None = None) -> None:
-        VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
+_PRESET_DOC = """keras.initializers.{name}, filled by heinit_rs: {preset.summary}.
 
-    def get_config(self: VarianceScaling) -> dict[str, Any]:
-        return {"seed": keras.saving.serialize_keras_object(self._init_seed),
-                "input_axes": self.input_axes, "output_axes": self.output_axes}
-
-    doc = f"""keras.initializers.{name}, filled by heinit_rs: {what}.
-
-    ``VarianceScaling(scale={scale:g}, mode={mode!r}, distribution={distribution!r})``.
+    ``VarianceScaling({preset.call})``.
 
     Parameters
     ----------
     seed : int, keras.random.SeedGenerator or None
     input_axes, output_axes : sequence of int, optional
     """
+
+
+def _preset(name: str) -> type:
+    preset = next(p for p in PRESETS.values() if p.class_name == name)
+
+    def __init__(self: VarianceScaling, seed: Any = None,
+                 input_axes: Sequence[int] | None = None,
+                 output_axes: Sequence[int] | None = None) -> None:
+        VarianceScaling.__init__(self, preset.scale, preset.mode, preset.distribution, seed,
+                                 input_axes, output_axes)
+
+    def get_config(self: VarianceScaling) -> dict[str, Any]:
+        return {"seed": keras.saving.serialize_keras_object(self._init_seed),
+                "input_axes": self.input_axes, "output_axes": self.output_axes}
+
     cls = type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
-                                          "__doc__": doc, "__module__": __name__})
-    registered: type = keras.saving.register_keras_serializable(package=_PACKAGE)(cls)
+                                          "__module__": __name__})
+    registered: type = keras.saving.register_keras_serializable(package=_PACKAGE)(
+        document(cls, _PRESET_DOC, name=name, preset=preset))
     return registered
 
 
-HeNormal = _preset("HeNormal", 2.0, "fan_in", "truncated_normal",
-                   "truncated N(0, 2 / fan_in)")
-HeUniform = _preset("HeUniform", 2.0, "fan_in", "uniform",
-                    "U(-sqrt(6 / fan_in), sqrt(6 / fan_in))")
-GlorotNormal = _preset("GlorotNormal", 1.0, "fan_avg", "truncated_normal",
-                       "truncated N(0, 2 / (fan_in + fan_out))")
-GlorotUniform = _preset("GlorotUniform", 1.0, "fan_avg", "uniform",
-                        "U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out))")
-LecunNormal = _preset("LecunNormal", 1.0, "fan_in", "truncated_normal",
-                      "truncated N(0, 1 / fan_in)")
-LecunUniform = _preset("LecunUniform", 1.0, "fan_in", "uniform",
-                       "U(-sqrt(3 / fan_in), sqrt(3 / fan_in))")
+HeNormal = _preset("HeNormal")
+HeUniform = _preset("HeUniform")
+GlorotNormal = _preset("GlorotNormal")
+GlorotUniform = _preset("GlorotUniform")
+LecunNormal = _preset("LecunNormal")
+LecunUniform = _preset("LecunUniform")

@@ -38,6 +38,7 @@ import torch.nn.init as _torch_init
 from heinit_rs import _core, _initializers
 from heinit_rs._checks import bfloat16_dtype
 from heinit_rs._gains import Activation
+from heinit_rs._presets import document
 from heinit_rs._random import MAX_SEED, FixedStream, Generator, StreamSource, check_seed
 
 __all__ = [
@@ -416,20 +417,14 @@ def uniform_(tensor: torch.Tensor, a: float = 0.0, b: float = 1.0,
     return _initialize('uniform_', tensor, (a, b), generator, seed, global_shape, index)
 
 
-def _complete_docstring(fn: Callable[..., torch.Tensor]) -> None:
-    """Append the sections every drop-in shares: its torch arguments are those of the
-    signature between `tensor` and `generator`."""
-    names = list(inspect.signature(fn).parameters)
-    torch_arguments = ", ".join(names[1:names.index("generator") + 1])
-    fans = " with at least 2 dimensions" if fn.__name__.startswith(("kaiming", "xavier")) else ""
-    fn.__doc__ = f"""{(fn.__doc__ or "").rstrip()}
+_DROP_IN_DOC = """{body}
 
     Parameters
     ----------
     tensor : torch.Tensor
         A float32, float64, float16 or bfloat16 tensor{fans}.
     {torch_arguments}
-        As torch.nn.init.{fn.__name__}.{_SHARD_DOC}
+        As torch.nn.init.{name}.{shard}
 
     Returns
     -------
@@ -437,11 +432,15 @@ def _complete_docstring(fn: Callable[..., torch.Tensor]) -> None:
         `tensor`, filled.
     """
 
-
 for _fn in (kaiming_normal_, kaiming_uniform_, xavier_normal_, xavier_uniform_, trunc_normal_,
             normal_, uniform_):
-    _complete_docstring(_fn)
-del _fn
+    # The torch arguments of a drop-in are those of its signature between tensor and generator.
+    _names = list(inspect.signature(_fn).parameters)
+    document(_fn, _DROP_IN_DOC, body=(_fn.__doc__ or "").rstrip(), name=_fn.__name__,
+             torch_arguments=", ".join(_names[1:_names.index("generator") + 1]),
+             fans=" with at least 2 dimensions" if _fn.__name__.startswith(("kaiming", "xavier"))
+             else "", shard=_SHARD_DOC)
+del _fn, _names
 
 _LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
            torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)

@@ -53,7 +53,6 @@ pub(crate) unsafe fn blocks_neon(stream: &Stream, first: u64) -> [[u32; LANES]; 
     words
 }
 
-
 crate::simd::target_isa!(
     /// NEON, made only in dispatch's `neon` entry point. Only Philox is written by hand; the
     /// table lookups stay portable (scalar loads): a `tbl` version and a load-and-transpose

@@ -143,7 +143,6 @@ pub unsafe fn blocks_avx2(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
     out
 }
 
-
 /// The table by columns (coefficient k of every segment), for register permutes.
 const NDTRI_F32_COLUMNS: [[f32; 32]; 6] = {
     let mut columns = [[0f32; 32]; 6];
@@ -318,7 +317,6 @@ pub fn ndtri_f32_poly_sse2(segment: &[u32; 64], t: &[f32; 64], out: &mut [f32; 6
     }
 }
 
-
 /// `f16_bits_from_f32` on every element with F16C's `vcvtps2ph` (round to nearest even), 8
 /// at a time: the same bits for every non-NaN value.
 ///
@@ -437,7 +435,6 @@ mod tests {
         }
     }
 
-
     /// Every instruction set's table lookup gives the portable polynomial's bits, for every
     /// segment (and segments past the table, which all take modulo 32) against many t.
     #[test]
@@ -451,7 +448,7 @@ mod tests {
                 .map(|(&s, &t)| ndtri_f32_poly(s, t).to_bits())
                 .collect();
             let mut kernels: Vec<(&str, [f32; 64])> = Vec::new();
-                    {
+            {
                 if std::arch::is_x86_feature_detected!("avx2") {
                     let mut out = [0f32; 64];
                     // SAFETY: AVX2 was detected.

@@ -3,13 +3,13 @@
 //! scalar reference gives its global C-order indices.
 
 use crate::dispatch::{fill_run_on, Path};
-use crate::transforms::{Normal, TruncNormal, Uniform};
 use crate::error::GeometryError;
 use crate::fill::{fill, Plan};
 use crate::kernel::fill_scalar;
 use crate::philox::{Stream, LANES};
 use crate::pool;
 use crate::real::{Real, Store, Transform};
+use crate::transforms::{Normal, TruncNormal, Uniform};
 use proptest::prelude::*;
 
 /// A block `offset .. offset + shape` of `global`, laid out in memory with the axes in `order`

@@ -1,11 +1,11 @@
 //! `PhiloxRng` as a Rust user of `rand` meets it: its words are Random123's known answers and
 //! the very words the array kernels turn into values.
 
-use crate::transforms::Uniform;
 use crate::kernel::fill_scalar;
 use crate::philox::{Stream, LANES};
 use crate::real::Transform;
 use crate::rng::PhiloxRng;
+use crate::transforms::Uniform;
 use rand::{Rng, RngExt, SeedableRng};
 
 /// Random123's kat_vectors for philox4x32_10: (counter, key, output).

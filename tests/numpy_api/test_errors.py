@@ -88,17 +88,6 @@ def test_bad_arguments_leave_the_array_untouched(call, exc, match):
     check_untouched(call, exc, match)
 
 
-def test_generator_is_not_advanced_by_a_rejected_call():
-    g = h.Generator(1)
-    with pytest.raises(ValueError):
-        h.normal_(fresh(), std=-1.0, seed=g)
-    with pytest.raises(IndexError, match="out of bounds"):
-        h.he_normal((4, 4), seed=g, index=np.s_[4])
-    with pytest.raises(ValueError, match="scale must be > 0"):
-        h.variance_scaling((4, 4), scale=0.0, seed=g)
-    assert g.draws == 0
-
-
 @pytest.mark.parametrize("call, exc, match", [
     (lambda: h.variance_scaling((4, 4), scale=0.0), ValueError, "scale must be > 0"),
     (lambda: h.variance_scaling((4, 4), scale=-2.0), ValueError, "scale must be > 0"),

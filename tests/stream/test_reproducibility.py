@@ -2,17 +2,20 @@
 
 import hashlib
 import json
+import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bits, run_python
 
 import heinit_rs as h
 from heinit_rs import _core
 
-from pathlib import Path
 
-DATA = Path(__file__).parent / "data"
+
+DATA = Path(__file__).parents[1] / "data"
 
 FUNCTIONS = {
     "normal_": lambda arr, seed, **kw: h.normal_(arr, 0.25, 1.5, seed=seed, **kw),
@@ -21,10 +24,6 @@ FUNCTIONS = {
                                                               **kw),
     "kaiming_normal_": lambda arr, seed, **kw: h.kaiming_normal_(arr, seed=seed, **kw),
 }
-
-
-def bits(arr):
-    return arr.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[arr.dtype.itemsize]).copy()
 
 
 def test_philox_known_answer_vectors():
@@ -193,33 +192,81 @@ def test_manual_seed_makes_default_draws_reproducible():
     assert h.default_generator().draws == 2
 
 
-def test_default_generator_is_thread_safe():
-    generator = h.manual_seed(77)
-    streams = []
+FREE_THREADED = [name for name in ("python3.14t", "python3.13t", "python3t")
+                 if shutil.which(name)]
 
-    def draw():
-        for _ in range(200):
-            streams.append(generator.next_stream()[1])
 
-    workers = [threading.Thread(target=draw) for _ in range(8)]
+def _share(generator, draw, threads, per_thread):
+    """`draw(generator)` `per_thread` times on each of `threads` threads started together."""
+    results = [[] for _ in range(threads)]
+    start = threading.Barrier(threads)
+
+    def work(mine):
+        start.wait()
+        mine.extend(draw(generator) for _ in range(per_thread))
+
+    workers = [threading.Thread(target=work, args=(r,)) for r in results]
     for w in workers:
         w.start()
     for w in workers:
-        w.join()
-    assert sorted(streams) == list(range(1600))
+        w.join(timeout=120)
+    assert not any(w.is_alive() for w in workers)
+    return [x for mine in results for x in mine]
+
+
+@pytest.mark.parametrize("how", ["next_stream", "default generator", "initializer calls",
+                                 "free-threaded CPython"])
+def test_threads_sharing_a_generator_get_every_stream_once(how):
+    """However a Generator is shared between threads, each stream is handed out exactly once
+    and none is skipped."""
+    if how == "next_stream":
+        streams = _share(h.Generator(0), lambda g: g.next_stream()[1], 16, 10**4)
+        assert sorted(streams) == list(range(16 * 10**4))
+    elif how == "default generator":
+        h.manual_seed(77)
+        streams = _share(None, lambda _: h.default_generator().next_stream()[1], 8, 200)
+        assert sorted(streams) == list(range(1600)) and h.default_generator().draws == 1600
+    elif how == "initializer calls":
+        generator = h.Generator(5)
+        made = _share(generator, lambda g: h.kaiming_normal((64, 64), seed=g).tobytes(), 8, 50)
+        serial = h.Generator(5)
+        assert generator.draws == 400
+        assert sorted(made) == sorted(h.kaiming_normal((64, 64), seed=serial).tobytes()
+                                      for _ in range(400))
+    else:
+        if not FREE_THREADED:
+            pytest.skip("no free-threaded CPython (python3.13t, python3.14t) on PATH; Debian 12 "
+                        "packages none")
+        # The Generator is pure Python: loaded alone, with the GIL off, it keeps its promise.
+        source = Path(h.__file__).with_name("_random.py")
+        out = run_python(f"""
+            import importlib.util, sys, threading
+            assert not sys._is_gil_enabled()
+            spec = importlib.util.spec_from_file_location("generator_alone", {str(source)!r})
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            g = module.Generator(0)
+            seen = [[] for _ in range(16)]
+            start = threading.Barrier(16)
+            def draw(mine):
+                start.wait()
+                mine.extend(g.next_stream()[1] for _ in range(10**4))
+            threads = [threading.Thread(target=draw, args=(s,)) for s in seen]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            assert sorted(s for mine in seen for s in mine) == list(range(16 * 10**4))
+            print("ok")
+            """, executable=FREE_THREADED[0], args=("-X", "gil=0"))
+        assert out.stdout.strip() == "ok"
 
 
 def test_environment_variable_sets_threads():
-    import subprocess
-    import sys
-
     code = "import heinit_rs; print(heinit_rs.get_num_threads())"
-    out = subprocess.run([sys.executable, "-c", code], env={"HEINIT_RS_NUM_THREADS": "3"},
-                         capture_output=True, text=True, check=True).stdout
+    out = run_python(code, env={"HEINIT_RS_NUM_THREADS": "3"}).stdout
     assert out.strip() == "3"
     # A bad value warns once at import (naming it) and is ignored, as OpenMP does.
-    bad = subprocess.run([sys.executable, "-c", code], env={"HEINIT_RS_NUM_THREADS": "lots"},
-                         capture_output=True, text=True, check=True)
+    bad = run_python(code, env={"HEINIT_RS_NUM_THREADS": "lots"}, args=("-W", "always"))
+    assert "RuntimeWarning" in bad.stderr
     assert 'HEINIT_RS_NUM_THREADS must be a positive integer, got "lots"' in bad.stderr
     assert int(bad.stdout) >= 1
 
@@ -231,7 +278,7 @@ def simd_path():
     _core.set_simd_path(before)
 
 
-ALL_PATHS = ["scalar", "baseline", "avx2", "avx512", "neon"]
+ALL_PATHS = _core.ALL_SIMD_PATHS
 
 
 def _require(path):
@@ -277,13 +324,8 @@ def test_the_stream_file_holds_on_every_path(path, simd_path):
 
 
 def test_default_path_is_the_best_the_cpu_has():
-    import subprocess
-    import sys
-
     code = "import heinit_rs._core as c; print(c.get_simd_path(), c.supported_simd_paths())"
-    env = {k: v for k, v in __import__("os").environ.items() if k != "HEINIT_RS_SIMD"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split(" ", 1)
+    out = run_python(code, drop=["HEINIT_RS_SIMD"]).stdout.split(" ", 1)
     best = [p for p in ("avx512", "avx2", "neon") if p in out[1]]
     assert out[0] == (best[0] if best else "baseline")
 
@@ -297,9 +339,6 @@ def test_unknown_or_unsupported_simd_path(simd_path):
     with pytest.raises(ValueError, match=f"this CPU does not support the {lacking} path"):
         _core.set_simd_path(lacking)
     assert _core.get_simd_path() == before
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", "import heinit_rs._core as c; print(c.get_simd_path())"],
-                         env={"HEINIT_RS_SIMD": "scalar"}, capture_output=True, text=True, check=True)
+    out = run_python("import heinit_rs._core as c; print(c.get_simd_path())",
+                     env={"HEINIT_RS_SIMD": "scalar"})
     assert out.stdout.strip() == "scalar"

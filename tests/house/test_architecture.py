@@ -5,7 +5,7 @@ cycle, and the core and NumPy API import no framework."""
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 PACKAGE = ROOT / "python" / "heinit_rs"
 FRAMEWORKS = ("torch", "jax", "flax", "keras", "dask", "distributed", "transformers")

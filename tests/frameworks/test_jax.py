@@ -3,12 +3,11 @@ Flax models. Skipped where jax is not installed."""
 
 import math
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 jax = pytest.importorskip("jax", reason="heinit_rs.jax needs jax (pip install jax)")
 import jax.numpy as jnp  # noqa: E402
@@ -150,11 +149,8 @@ SHARDED = textwrap.dedent("""
 
 
 def test_a_sharded_weight_equals_the_unsharded_one_shard_by_shard():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
-    run = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_python(SHARDED, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+                                   "JAX_PLATFORMS": "cpu"})
     assert "sharded ok" in run.stdout
 
 
@@ -232,9 +228,7 @@ RSS_GROWTH = textwrap.dedent("""
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc")
 def test_rss_stays_flat_over_ten_thousand_eager_calls():
-    run = subprocess.run([sys.executable, "-c", RSS_GROWTH], capture_output=True, text=True,
-                         timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_python(RSS_GROWTH, env={"JAX_PLATFORMS": "cpu"})
     growth_mib = float(run.stdout.split()[-1])
     assert growth_mib < 16, f"RSS grew {growth_mib:.1f} MiB over 10^4 calls"  # was 14 GiB-bound
 

@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="heinit_rs.torch needs torch (pip install torch)")

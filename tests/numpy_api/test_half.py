@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import bits
 from scipy import stats
 
 import heinit_rs as h
@@ -18,10 +19,6 @@ UNBOUNDED = {
     "kaiming_normal_": lambda a, **kw: h.kaiming_normal_(a, nonlinearity="relu", **kw),
     "xavier_normal_": lambda a, **kw: h.xavier_normal_(a, **kw),
 }
-
-
-def bits(arr):
-    return arr.view(np.uint16)
 
 
 @pytest.mark.parametrize("dtype", HALVES, ids=str)
