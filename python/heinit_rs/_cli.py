@@ -136,7 +136,9 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
     for workload in in_place:
         workload.runs["fill"] = fill
     for workload in made_new:
-        workload.runs["numpy empty+fill"] = lambda: np.empty(shape, dtype).fill(1.0)
+        workload.runs["numpy empty+fill"] = (
+            (lambda: np.empty(shape, dtype).fill(1.0)) if drawn is dtype
+            else (lambda: np.empty(shape, dtype).view(np.uint16).fill(0x3C00)))
         workload.allocates = True
     if torch is not None:
         result += torch_workloads(torch, shape)
