@@ -175,7 +175,10 @@ pub(crate) mod sealed {
         fn arguments(&self) -> String;
         /// The range of values, given the reach of a standard normal.
         fn reach(&self, normal_reach: f64) -> (f64, f64);
-        /// Fill the memory `plan` describes at `ptr` from `stream`, in format `S`.
+        /// The kernel that makes the values in storage format `S`.
+        fn transform<S: Store>(&self) -> impl Transform<S::Real>;
+        /// Fill the memory `plan` describes at `ptr` from `stream`, in format `S`, once the
+        /// values are known to fit it.
         ///
         /// # Safety
         /// As for `fill::fill_until`.
@@ -185,7 +188,11 @@ pub(crate) mod sealed {
             ptr: *mut S,
             plan: &Plan,
             stop: &AtomicBool,
-        ) -> Result<(), Error>;
+        ) -> Result<(), Error> {
+            check_fits::<S>(self)?;
+            // SAFETY: forwarded from the caller.
+            unsafe { fill_until(&self.transform::<S>(), stream, ptr, plan, stop) }
+        }
     }
 }
 
@@ -231,17 +238,8 @@ impl sealed::Sealed for Normal {
         let spread = self.std * normal_reach;
         (self.mean - spread, self.mean + spread)
     }
-    unsafe fn fill_plan<S: Store>(
-        &self,
-        stream: &Stream,
-        ptr: *mut S,
-        plan: &Plan,
-        stop: &AtomicBool,
-    ) -> Result<(), Error> {
-        check_fits::<S>(self)?;
-        let x = transforms::Normal::<S::Real>::new(self.mean, self.std);
-        // SAFETY: forwarded from the caller.
-        unsafe { fill_until(&x, stream, ptr, plan, stop) }
+    fn transform<S: Store>(&self) -> impl Transform<S::Real> {
+        transforms::Normal::<S::Real>::new(self.mean, self.std)
     }
 }
 
@@ -253,18 +251,8 @@ impl sealed::Sealed for Uniform {
     fn reach(&self, _: f64) -> (f64, f64) {
         (self.a, self.b)
     }
-    unsafe fn fill_plan<S: Store>(
-        &self,
-        stream: &Stream,
-        ptr: *mut S,
-        plan: &Plan,
-        stop: &AtomicBool,
-    ) -> Result<(), Error> {
-        check_fits::<S>(self)?;
-        let x =
-            transforms::Uniform::<S::Real>::new(self.a, self.b).clamped(S::inside(self.a, self.b));
-        // SAFETY: forwarded from the caller.
-        unsafe { fill_until(&x, stream, ptr, plan, stop) }
+    fn transform<S: Store>(&self) -> impl Transform<S::Real> {
+        transforms::Uniform::<S::Real>::new(self.a, self.b).clamped(S::inside(self.a, self.b))
     }
 }
 
@@ -288,24 +276,16 @@ impl sealed::Sealed for TruncNormal {
             self.b.min(self.a.max(self.mean) + spread),
         )
     }
-    unsafe fn fill_plan<S: Store>(
-        &self,
-        stream: &Stream,
-        ptr: *mut S,
-        plan: &Plan,
-        stop: &AtomicBool,
-    ) -> Result<(), Error> {
-        check_fits::<S>(self)?;
+    fn transform<S: Store>(&self) -> impl Transform<S::Real> {
+        // std = 0 is the point mean clamped to [a, b]: its bounds are that point's.
         let (low, high) = if self.std == 0.0 {
             let point = self.mean.clamp(self.a, self.b);
             (point, point)
         } else {
             (self.a, self.b)
         };
-        let x = transforms::TruncNormal::<S::Real>::new(self.mean, self.std, self.a, self.b)
-            .clamped(S::inside(low, high));
-        // SAFETY: forwarded from the caller.
-        unsafe { fill_until(&x, stream, ptr, plan, stop) }
+        transforms::TruncNormal::<S::Real>::new(self.mean, self.std, self.a, self.b)
+            .clamped(S::inside(low, high))
     }
 }
 

@@ -131,24 +131,7 @@ mod tests {
 
     #[test]
     fn random123_known_answers() {
-        let cases = [
-            (
-                [0u32; 4],
-                [0u32; 2],
-                [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
-            ),
-            (
-                [u32::MAX; 4],
-                [u32::MAX; 2],
-                [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-            ),
-            (
-                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-                [0xa4093822, 0x299f31d0],
-                [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
-            ),
-        ];
-        for (counter, key, expected) in cases {
+        for (counter, key, expected) in crate::tests::KNOWN_ANSWERS {
             assert_eq!(philox4x32_10(counter, key), expected);
         }
     }

@@ -489,6 +489,12 @@ macro_rules! store_as_bits16 {
                 while down.to_f64() > high {
                     down = step(down, false);
                 }
+                if up.to_f64() > down.to_f64() {
+                    // No value of the format lies in [low, high] (a point, or a sliver between
+                    // two neighbours): the bounds rounded to nearest, as the values are.
+                    let nearest = |x: f64| <$t>::from_f32(x as f32).to_f64();
+                    return (nearest(low), nearest(high));
+                }
                 (up.to_f64(), down.to_f64())
             }
             $($item)*
@@ -550,5 +556,10 @@ mod tests {
             (-0.099_975_585_937_5, 0.099_975_585_937_5)
         );
         assert_eq!(f32::inside(-0.1, 0.1), (-0.1, 0.1));
+        // No float16 lies in [0.3, 0.3] or [0.30001, 0.30002]: the nearest one, 0.300048828125.
+        assert_eq!(F16::inside(0.3, 0.3), (0.300048828125, 0.300048828125));
+        assert_eq!(F16::inside(0.30001, 0.30002), (0.300048828125, 0.300048828125));
+        let (l, h) = BF16::inside(0.3, 0.3);
+        assert!(l == h && (l - 0.3).abs() < 2e-3);
     }
 }

@@ -5,27 +5,9 @@ use crate::kernel::fill_scalar;
 use crate::philox::{Stream, LANES};
 use crate::real::Transform;
 use crate::rng::PhiloxRng;
+use crate::tests::KNOWN_ANSWERS;
 use crate::transforms::Uniform;
 use rand::{Rng, RngExt, SeedableRng};
-
-/// Random123's kat_vectors for philox4x32_10: (counter, key, output).
-const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-    (
-        [0; 4],
-        [0; 2],
-        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
-    ),
-    (
-        [u32::MAX; 4],
-        [u32::MAX; 2],
-        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-    ),
-    (
-        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-        [0xa4093822, 0x299f31d0],
-        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
-    ),
-];
 
 fn join(lo: u32, hi: u32) -> u64 {
     u64::from(lo) | (u64::from(hi) << 32)

@@ -384,3 +384,16 @@ def test_bench_size_message(capsys):
     assert "must be a positive int, got 'abc'" in err and "_positive" not in err
 
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("mean, expected", [(0.3, 0.3), (5.0, 1.0), (-7.0, -1.0)])
+def test_a_zero_std_truncated_normal_is_the_mean_clamped_to_its_bounds(dtype, mean, expected):
+    """As torch's trunc_normal_ with std=0 means it; a 16-bit point that the format does not
+    hold (0.3) is the nearest value it holds, as a rounded fill gives."""
+    arr = np.full(1000, np.nan, dtype)
+    with pytest.warns(UserWarning, match="more than 2 std") if abs(mean) > 1 else nullcontext():
+        h.trunc_normal_(arr, mean, 0.0, -1.0, 1.0, seed=0)
+    assert (arr == dtype(expected)).all()
+    point = h.uniform_(np.full(1000, np.nan, dtype), expected, expected, seed=0)
+    assert (point == dtype(expected)).all()
