@@ -5,6 +5,7 @@ import the plain helpers with ``from conftest import bits, run_python``."""
 import importlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -46,6 +47,13 @@ def run_python(code, *, env=None, drop=(), check=True, timeout=300, executable=s
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now (for gloo's rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

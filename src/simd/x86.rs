@@ -1,7 +1,8 @@
 //! The x86-64 kernels: Philox with AVX2 and AVX-512, the float32 inverse CDF's table lookups
 //! with SSE2, AVX2 and AVX-512, the float64 tail-lane compress with AVX-512, and float16
 //! rounding with F16C. Each gives the portable code's bits (the tests below and
-//! `dispatch`'s compare them); `simd/mod.rs` turns them into the `Avx2` and `Avx512` tokens.
+//! `dispatch`'s compare them); the `target_isa!` calls at the end make the `Avx2` and `Avx512`
+//! tokens of them.
 
 use crate::lanes::{TailLanes, TAIL_LANES};
 use crate::math::{f16_bits_from_f32, AS241_SPLIT, NDTRI_F32_SEGMENTS, NDTRI_F32_TABLE};

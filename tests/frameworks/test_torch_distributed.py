@@ -2,12 +2,10 @@
 FSDP2-sharded and meta-device models, gathered, equal the unsharded initialization bit for
 bit. Skipped where torch (with torch.distributed) is not installed."""
 
-import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from conftest import free_port, run_python
 
 torch = pytest.importorskip("torch", reason="needs torch (pip install torch)")
 if not torch.distributed.is_available():
@@ -123,17 +121,9 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_four_gloo_ranks_equal_the_unsharded_initialization(tmp_path):
     script = tmp_path / "ranks.py"
     script.write_text(WORKER)
-    run = subprocess.run([sys.executable, str(script), str(WORLD), str(free_port())],
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-4000:]
+    run = run_python(None, args=(str(script), str(WORLD), str(free_port())), timeout=600)
     for check in ("tensor_parallel", "dtensors", "fsdp"):
         assert f"{check} ok" in run.stdout, run.stdout

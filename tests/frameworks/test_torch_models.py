@@ -6,13 +6,11 @@ transformers and torchtitan with the frameworks extra)."""
 
 import functools
 import math
-import socket
-import subprocess
-import sys
 import textwrap
 import threading
 
 import pytest
+from conftest import free_port, run_python
 
 torch = pytest.importorskip("torch", reason="heinit_rs.torch needs torch (pip install torch)")
 import heinit_rs  # noqa: E402
@@ -396,12 +394,6 @@ def test_transformers_model_same_values_on_one_thread_and_every_cpu_path(threads
     assert torch.equal(reference.model.norm.weight, torch.ones(64))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 FSDP_WORKER = textwrap.dedent("""
     import sys, warnings
     import torch
@@ -448,9 +440,7 @@ def test_fsdp2_on_two_gloo_ranks_gives_each_rank_its_block_of_the_unsharded_valu
         pytest.skip("this torch has no torch.distributed")
     script = tmp_path / "fsdp_names.py"
     script.write_text(FSDP_WORKER)
-    run = subprocess.run([sys.executable, str(script), "2", str(free_port())],
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-4000:]
+    run = run_python(None, args=(str(script), "2", str(free_port())), timeout=600)
     assert "fsdp name keys ok" in run.stdout, run.stdout
 
 
