@@ -29,8 +29,26 @@ ALL_SIMD_PATHS: tuple[str, ...]
 # float32 or float64 arrays, or uint16 arrays holding the bits16 format ("float16", "bfloat16").
 _FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint16]
 
+class _Distribution:
+    """What every distribution class has (the stub's grouping; at run time each class has
+    these methods itself)."""
+
+    def fill(
+        self,
+        arr: _FloatArray,
+        key: int,
+        stream: int,
+        global_shape: Sequence[int] | None = None,
+        offset: Sequence[int] | None = None,
+        bits16: str | None = None,
+    ) -> None: ...
+    def check_fits(
+        self, format: str, because: tuple[tuple[str, object], ...] | None = None
+    ) -> None: ...
+    def __reduce__(self) -> tuple[type[Self], tuple[float, ...]]: ...
+
 @final
-class Normal:
+class Normal(_Distribution):
     """N(mean, std^2), std >= 0."""
 
     def __new__(cls, mean: float, std: float) -> Self: ...
@@ -38,22 +56,9 @@ class Normal:
     def mean(self) -> float: ...
     @property
     def std(self) -> float: ...
-    def fill(
-        self,
-        arr: _FloatArray,
-        key: int,
-        stream: int,
-        global_shape: Sequence[int] | None = None,
-        offset: Sequence[int] | None = None,
-        bits16: str | None = None,
-    ) -> None: ...
-    def check_fits(
-        self, format: str, because: tuple[tuple[str, object], ...] | None = None
-    ) -> None: ...
-    def __reduce__(self) -> tuple[type[Self], tuple[float, ...]]: ...
 
 @final
-class Uniform:
+class Uniform(_Distribution):
     """U(a, b), a <= b with b - a finite."""
 
     def __new__(cls, a: float, b: float) -> Self: ...
@@ -61,22 +66,9 @@ class Uniform:
     def a(self) -> float: ...
     @property
     def b(self) -> float: ...
-    def fill(
-        self,
-        arr: _FloatArray,
-        key: int,
-        stream: int,
-        global_shape: Sequence[int] | None = None,
-        offset: Sequence[int] | None = None,
-        bits16: str | None = None,
-    ) -> None: ...
-    def check_fits(
-        self, format: str, because: tuple[tuple[str, object], ...] | None = None
-    ) -> None: ...
-    def __reduce__(self) -> tuple[type[Self], tuple[float, ...]]: ...
 
 @final
-class TruncNormal:
+class TruncNormal(_Distribution):
     """N(mean, std^2) truncated to [a, b], std >= 0, a < b."""
 
     def __new__(cls, mean: float, std: float, a: float, b: float) -> Self: ...
@@ -88,19 +80,6 @@ class TruncNormal:
     def a(self) -> float: ...
     @property
     def b(self) -> float: ...
-    def fill(
-        self,
-        arr: _FloatArray,
-        key: int,
-        stream: int,
-        global_shape: Sequence[int] | None = None,
-        offset: Sequence[int] | None = None,
-        bits16: str | None = None,
-    ) -> None: ...
-    def check_fits(
-        self, format: str, because: tuple[tuple[str, object], ...] | None = None
-    ) -> None: ...
-    def __reduce__(self) -> tuple[type[Self], tuple[float, ...]]: ...
 
 def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> list[int]: ...
 def derive_key(seed: int, index: int) -> int: ...
