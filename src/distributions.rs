@@ -12,7 +12,7 @@
 //! # Ok::<(), heinit_rs::Error>(())
 //! ```
 
-use crate::error::{Error, ParameterError, PyRepr};
+use crate::error::{py_repr, Error, ParameterError};
 use crate::fill::{fill_until, Plan};
 use crate::philox::Stream;
 use crate::real::{Real, Store, Transform};
@@ -231,8 +231,7 @@ pub(crate) fn check_fits<S: Store>(d: &(impl sealed::Sealed + ?Sized)) -> Result
 
 impl sealed::Sealed for Normal {
     fn arguments(&self) -> String {
-        let r = PyRepr;
-        format!("mean={}, std={}", r.of(self.mean), r.of(self.std))
+        format!("mean={}, std={}", py_repr(self.mean), py_repr(self.std))
     }
     fn reach(&self, normal_reach: f64) -> (f64, f64) {
         let spread = self.std * normal_reach;
@@ -245,8 +244,7 @@ impl sealed::Sealed for Normal {
 
 impl sealed::Sealed for Uniform {
     fn arguments(&self) -> String {
-        let r = PyRepr;
-        format!("a={}, b={}", r.of(self.a), r.of(self.b))
+        format!("a={}, b={}", py_repr(self.a), py_repr(self.b))
     }
     fn reach(&self, _: f64) -> (f64, f64) {
         (self.a, self.b)
@@ -258,13 +256,12 @@ impl sealed::Sealed for Uniform {
 
 impl sealed::Sealed for TruncNormal {
     fn arguments(&self) -> String {
-        let r = PyRepr;
         format!(
             "mean={}, std={}, a={}, b={}",
-            r.of(self.mean),
-            r.of(self.std),
-            r.of(self.a),
-            r.of(self.b)
+            py_repr(self.mean),
+            py_repr(self.std),
+            py_repr(self.a),
+            py_repr(self.b)
         )
     }
     /// Within [a, b], and within the normal's reach of the mean, or of the bound nearer to it

@@ -109,13 +109,12 @@ impl ParameterError {
 
 impl core::fmt::Display for ParameterError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let r = PyRepr;
         match *self {
             Self::NotFinite { name, value } => {
-                write!(f, "{name} must be finite, got {}", r.of(value))
+                write!(f, "{name} must be finite, got {}", py_repr(value))
             }
             Self::Negative { name, value } => {
-                write!(f, "{name} must be >= 0, got {}", r.of(value))
+                write!(f, "{name} must be >= 0, got {}", py_repr(value))
             }
             Self::Bounds {
                 distribution: "uniform",
@@ -124,14 +123,14 @@ impl core::fmt::Display for ParameterError {
             } => write!(
                 f,
                 "uniform needs a <= b with a finite b - a, got a={}, b={}",
-                r.of(a),
-                r.of(b)
+                py_repr(a),
+                py_repr(b)
             ),
             Self::Bounds { distribution, a, b } => write!(
                 f,
                 "{distribution} needs bounds a < b, got a={}, b={}",
-                r.of(a),
-                r.of(b)
+                py_repr(a),
+                py_repr(b)
             ),
             Self::Overflow {
                 ref arguments,
@@ -150,23 +149,19 @@ impl core::fmt::Display for ParameterError {
     }
 }
 
-/// Floats as Python's `repr` writes them (nan, inf, -1.0), so that messages read the same
-/// from Rust and from the Python layer.
-pub(crate) struct PyRepr;
-
-impl PyRepr {
-    pub(crate) fn of(&self, x: f64) -> String {
-        if x.is_nan() {
-            "nan".into()
-        } else if x.is_infinite() {
-            (if x > 0.0 { "inf" } else { "-inf" }).into()
-        } else {
-            let text = format!("{x:?}");
-            // Rust writes 1e20 where Python writes 1e+20.
-            match text.split_once('e') {
-                Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
-                _ => text,
-            }
+/// `x` as Python's `repr` writes it (nan, inf, -1.0), so that messages read the same from
+/// Rust and from the Python layer.
+pub(crate) fn py_repr(x: f64) -> String {
+    if x.is_nan() {
+        "nan".into()
+    } else if x.is_infinite() {
+        (if x > 0.0 { "inf" } else { "-inf" }).into()
+    } else {
+        let text = format!("{x:?}");
+        // Rust writes 1e20 where Python writes 1e+20.
+        match text.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+            _ => text,
         }
     }
 }
@@ -174,7 +169,7 @@ impl PyRepr {
 /// `x` with `digits` significant digits, as C's and Python's `%g`.
 fn general(x: f64, digits: usize) -> String {
     if !x.is_finite() {
-        return PyRepr.of(x);
+        return py_repr(x);
     }
     let scientific = format!("{:.*e}", digits - 1, x);
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
@@ -271,11 +266,11 @@ mod tests {
 
     #[test]
     fn numbers_read_as_python_writes_them() {
-        assert_eq!(PyRepr.of(-1.0), "-1.0");
-        assert_eq!(PyRepr.of(f64::NAN), "nan");
-        assert_eq!(PyRepr.of(f64::NEG_INFINITY), "-inf");
-        assert_eq!(PyRepr.of(1e20), "1e+20");
-        assert_eq!(PyRepr.of(2.5e-30), "2.5e-30");
+        assert_eq!(py_repr(-1.0), "-1.0");
+        assert_eq!(py_repr(f64::NAN), "nan");
+        assert_eq!(py_repr(f64::NEG_INFINITY), "-inf");
+        assert_eq!(py_repr(1e20), "1e+20");
+        assert_eq!(py_repr(2.5e-30), "2.5e-30");
         for (x, digits, expected) in [
             (3.4028234663852886e38, 8, "3.4028235e+38"),
             (65504.0, 8, "65504"),

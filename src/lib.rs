@@ -44,9 +44,9 @@
 //!
 //! Recipes (CONTRIBUTING.md has them with the commands to run):
 //!
-//! - A new instruction set: its kernels in a file of `simd` (as `simd/x86.rs`), a row in the
-//!   `simd_paths!` list in `simd/mod.rs` (name, detection, target features, its `Isa`), and
-//!   an `Isa` impl that overrides the pieces it speeds up.
+//! - A new instruction set: its kernels and its token (`target_isa!`, overriding the `Isa`
+//!   pieces it speeds up) in a file of `simd` (as `simd/x86.rs`), and a row in the
+//!   `simd_paths!` list in `dispatch` (name, architecture, detection, target features, token).
 //! - A new output type (a storage format such as float16): a `Store` impl in `real` (its
 //!   rounding from the `Real` it is computed in, its name and largest value), an `Element`
 //!   impl in `distributions`, and a branch in `bindings::fill_array`.
