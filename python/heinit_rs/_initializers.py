@@ -523,6 +523,14 @@ _SECTIONS = {"kaiming": _KAIMING_PARAMETERS, "shard": _SHARD_PARAMETERS,
              "new_array": _NEW_ARRAY_PARAMETERS, "axes": _AXES_PARAMETERS}
 
 
+def _check_variance_scaling(scale: float, mode: str, distribution: str) -> float:
+    """Check variance scaling's own arguments; scale as a float."""
+    scale = check_real("scale", scale, positive=True)
+    check_choice("mode", mode, _MODES)
+    check_choice("distribution", distribution, _DISTRIBUTIONS)
+    return scale
+
+
 def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_in",
                      distribution: str = "truncated_normal", *, layout: str = "keras",
                      in_axis: AxisSpec | None = None, out_axis: AxisSpec | None = None,
@@ -561,9 +569,7 @@ def variance_scaling(shape: Sequence[int], scale: float = 1.0, mode: str = "fan_
     >>> bool(abs(w).max() <= (3 * 2.0 / (3 * 3 * 64)) ** 0.5)
     True
     """
-    scale = check_real("scale", scale, positive=True)
-    check_choice("mode", mode, _MODES)
-    check_choice("distribution", distribution, _DISTRIBUTIONS)
+    scale = _check_variance_scaling(scale, mode, distribution)
 
     def distribution_of(global_shape: tuple[int, ...]) -> Distribution:
         fans = fans_of_checked_shape(global_shape, layout, in_axis, out_axis, batch_axis)
@@ -610,9 +616,7 @@ def variance_scaling_of_fans(shape: tuple[int, ...], fans: tuple[float, float], 
     """`variance_scaling` with fans a framework adapter computed by its framework's own rule
     (Keras' axis lists, JAX's fractional receptive field), which the layouts cannot express.
     `empty(shape, dtype)` allocates the result (the JAX adapter's is aligned for zero-copy)."""
-    scale = check_real("scale", scale, positive=True)
-    check_choice("mode", mode, _MODES)
-    check_choice("distribution", distribution, _DISTRIBUTIONS)
+    scale = _check_variance_scaling(scale, mode, distribution)
     return _new_array(shape, dtype, index, seed,
                       lambda _: variance_scaling_distribution(fans, scale, mode, distribution,
                                                               at_least_one=at_least_one),
