@@ -23,13 +23,20 @@ import contextlib
 import gc
 import json
 import platform
+import importlib.util
+import sys
 import time
 from collections.abc import Callable
 
-import torch
+NEEDS = ("torch", "transformers", "torchtitan")
+if missing := [name for name in NEEDS if importlib.util.find_spec(name) is None]:
+    sys.exit(f"benches/models.py needs {', '.join(NEEDS)}; {', '.join(missing)} not installed: "
+             "pip install '.[frameworks]' in the checkout")
 
-import heinit_rs
-import heinit_rs.torch as ht
+import torch  # noqa: E402
+
+import heinit_rs  # noqa: E402
+import heinit_rs.torch as ht  # noqa: E402
 
 
 def llama_config():  # type: ignore[no-untyped-def]

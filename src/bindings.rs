@@ -13,10 +13,9 @@ use crate::real::{Store, BF16, F16};
 use numpy::{
     BorrowError, Element, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyRuntimeError, PyRuntimeWarning, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyTuple, PyType};
-use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
@@ -345,8 +344,26 @@ fn set_simd_path(name: &str) -> PyResult<()> {
 
 /// The instruction-set path in force.
 #[pyfunction]
-fn get_simd_path() -> PyResult<&'static str> {
-    Ok(dispatch::current()?.name())
+fn get_simd_path() -> &'static str {
+    dispatch::current().name()
+}
+
+/// What is wrong with the environment variables heinit_rs reads (HEINIT_RS_NUM_THREADS,
+/// HEINIT_RS_SIMD): (problem, what is used instead) for each bad one, which is ignored.
+/// `heinit_rs` warns of each at import, attributed to the importing code.
+#[pyfunction]
+fn environment_problems() -> Vec<(String, String)> {
+    let threads = pool::threads_from_env()
+        .err()
+        .map(|e| (e, pool::env_fallback()));
+    let path = dispatch::path_from_env()
+        .err()
+        .map(|e| (e, dispatch::env_fallback()));
+    [threads, path]
+        .into_iter()
+        .flatten()
+        .map(|(problem, fallback)| (problem.to_string(), fallback))
+        .collect()
 }
 
 /// The paths this CPU supports (`ALL_SIMD_PATHS` lists every path).
@@ -411,12 +428,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "ALL_SIMD_PATHS",
         PyTuple::new(m.py(), Path::ALL.map(Path::name))?,
     )?;
-    if let Err(problem) = pool::threads_from_env() {
-        let message = CString::new(format!(
-            "{problem}; using the number of CPUs instead (set_num_threads(n) sets it)"
-        ))?;
-        PyErr::warn(m.py(), &m.py().get_type::<PyRuntimeWarning>(), &message, 1)?;
-    }
     m.add_class::<Normal>()?;
     m.add_class::<Uniform>()?;
     m.add_class::<TruncNormal>()?;
@@ -427,5 +438,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_simd_path, m)?)?;
     m.add_function(wrap_pyfunction!(get_simd_path, m)?)?;
     m.add_function(wrap_pyfunction!(supported_simd_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(environment_problems, m)?)?;
     Ok(())
 }

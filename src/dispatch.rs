@@ -162,19 +162,37 @@ impl Path {
 
 static CURRENT: AtomicU8 = AtomicU8::new(0);
 
-/// The instruction-set path in force: HEINIT_RS_SIMD if set (an error if unknown or unsupported), else the best.
-pub fn current() -> Result<Path, Error> {
+/// The instruction-set path in force: HEINIT_RS_SIMD if set to a path this CPU runs, else the
+/// best. A bad value is ignored here, as a bad HEINIT_RS_NUM_THREADS is; the Python module warns
+/// of it at import (`environment_problems`).
+pub fn current() -> Path {
     if let Some(path) = Path::from_u8(CURRENT.load(Ordering::Relaxed)) {
-        return Ok(path);
+        return path;
     }
-    let path = match std::env::var(ENV_VAR) {
-        Ok(name) => checked(
-            Path::parse(name.trim()).map_err(|e| Error::SimdPath(format!("{ENV_VAR}: {e}")))?,
-        )?,
-        Err(_) => Path::best(),
-    };
+    let path = path_from_env().ok().flatten().unwrap_or_else(Path::best);
     CURRENT.store(path as u8, Ordering::Relaxed);
-    Ok(path)
+    path
+}
+
+/// The path HEINIT_RS_SIMD names, or an error naming the bad value (unknown, or not run by this
+/// CPU).
+pub fn path_from_env() -> Result<Option<Path>, Error> {
+    let Ok(text) = std::env::var(ENV_VAR) else {
+        return Ok(None);
+    };
+    Path::parse(text.trim())
+        .and_then(checked)
+        .map(Some)
+        .map_err(|e| Error::SimdPath(format!("{ENV_VAR}={text:?} is not valid: {e}")))
+}
+
+/// What `current` uses when HEINIT_RS_SIMD is bad, in words.
+#[cfg(feature = "python")]
+pub fn env_fallback() -> String {
+    format!(
+        "using the best path this CPU has ({}) instead",
+        Path::best().name()
+    )
 }
 
 fn checked(path: Path) -> Result<Path, Error> {

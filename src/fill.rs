@@ -261,7 +261,7 @@ pub unsafe fn fill_until<S: Store, X: Transform<S::Real>>(
     if plan.elements() == 0 {
         return Ok(());
     }
-    let path = dispatch::current()?;
+    let path = dispatch::current();
     let run = plan.run;
     let (pieces, piece_len) = plan.pieces();
     let shared = SharedPtr(ptr);

@@ -37,21 +37,34 @@ pub fn threads_from_env() -> Result<Option<usize>, Error> {
         Ok(text) => match text.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(Some(n)),
             _ => Err(Error::InvalidArgument(format!(
-                "{ENV_VAR} must be a positive integer, got {text:?}"
+                "{ENV_VAR}={text:?} is not valid: it must be a positive integer"
             ))),
         },
     }
+}
+
+/// What `threads` uses when HEINIT_RS_NUM_THREADS is bad, in words.
+#[cfg(feature = "python")]
+pub fn env_fallback() -> String {
+    format!(
+        "using the number of CPUs ({}) instead; set_num_threads(n) sets it",
+        available()
+    )
+}
+
+fn available() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn configured(state: &mut State) -> usize {
     if let Some(n) = state.threads {
         return n;
     }
-    // An invalid value is reported once, as a warning when the module is imported, and
-    // otherwise ignored, as OpenMP treats a bad OMP_NUM_THREADS.
+    // An invalid value is reported once, as a warning when the Python module is imported
+    // (`environment_problems`), and otherwise ignored, as OpenMP treats a bad OMP_NUM_THREADS.
     let n = match threads_from_env() {
         Ok(Some(n)) => n,
-        Ok(None) | Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Ok(None) | Err(_) => available(),
     };
     state.threads = Some(n);
     n

@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,13 +132,33 @@ def workloads(size: int, dtype: np.dtype, threads: int) -> list[Workload]:
         made_new[1].runs["torch"] = lambda: init.kaiming_uniform_(
             torch.empty(shape, dtype=torch_dtype), nonlinearity="relu")
     for workload in in_place:
-        workload.runs["fill"] = functools.partial(memory_fill, arr)
+        add_memory_fill(workload, dtype.itemsize)
     for workload in made_new:
         workload.runs["numpy empty+fill"] = lambda: memory_fill(np.empty(shape, dtype))
         workload.allocates = True
     if torch is not None:
         result += torch_workloads(torch, shape)
     return result
+
+
+# Bytes the in-place workloads' "memory fill" reference writes, at least: well beyond the
+# last-level cache of the CPUs measured (32 MiB on a 2-vCPU EPYC), so that it measures memory
+# writes for every dtype. A 4096 x 4096 16-bit array (32 MiB) would mostly stay in that cache.
+MEMORY_FILL_BYTES = 256 * 2**20
+
+
+def add_memory_fill(workload: Workload, itemsize: int) -> None:
+    """The reference of an in-place workload: writing as many bytes per element as its output
+    has, into a buffer larger than the caches; its ns/element is per output element."""
+    memory = memory_buffer(max(workload.elements * itemsize, MEMORY_FILL_BYTES))
+    workload.runs["memory fill"] = functools.partial(memory.fill, 1)
+    workload.elements_of["memory fill"] = memory.nbytes // itemsize
+
+
+@functools.lru_cache(maxsize=1)
+def memory_buffer(nbytes: int) -> np.ndarray:
+    """One buffer of `nbytes` for every workload's memory-fill reference."""
+    return np.empty(nbytes, np.uint8)
 
 
 def memory_fill(arr: np.ndarray) -> None:
@@ -166,8 +187,8 @@ def torch_workloads(torch: Any, shape: tuple[int, int]) -> list[Workload]:
             "heinit_rs": functools.partial(fast.kaiming_normal_, tensor, nonlinearity="relu"),
             "torch": functools.partial(torch.nn.init.kaiming_normal_, tensor,
                                        nonlinearity="relu"),
-            "fill": functools.partial(tensor.fill_, 1.0),
         }, itemsize=tensor.element_size()))
+        add_memory_fill(result[-1], tensor.element_size())
 
     side = shape[0]
 
@@ -201,22 +222,30 @@ def back_free_memory(nbytes: int) -> None:
     np.ones(nbytes, np.uint8)
 
 
-def time_call(fn: Callable[[], object], elements: int) -> float:
-    """Seconds per call of one timing, after `WARM_UP_SECONDS` of untimed calls; small calls
-    are timed in batches so the clock's resolution does not matter."""
-    inner = max(1, 200_000 // max(elements, 1))
-    warm_until = time.perf_counter() + WARM_UP_SECONDS
-    fn()
-    while time.perf_counter() < warm_until:
+# Small calls are timed in batches of about this many seconds, so that the clock's resolution
+# does not matter.
+BATCH_SECONDS = 0.002
+
+
+def time_call(fn: Callable[[], object]) -> float:
+    """Seconds per call of one timing, after `WARM_UP_SECONDS` of untimed calls, which also
+    size the batch of calls timed together."""
+    calls = 0
+    start = time.perf_counter()
+    warm_until = start + WARM_UP_SECONDS
+    while calls == 0 or time.perf_counter() < warm_until:
         fn()
+        calls += 1
+    per_call = (time.perf_counter() - start) / calls
+    inner = max(1, int(BATCH_SECONDS / per_call))
     start = time.perf_counter()
     for _ in range(inner):
         fn()
     return (time.perf_counter() - start) / inner
 
 
-def best_times(runs: dict[str, Callable[[], object]], elements_of: Callable[[str], int],
-               repeat: int, progress: Callable[[], None]) -> dict[str, float]:
+def best_times(runs: dict[str, Callable[[], object]], repeat: int,
+               progress: Callable[[], None]) -> dict[str, float]:
     """The best of `repeat` timings of each run. The runs take turns, round after round, so a
     shared machine that slows down for a while slows every implementation alike, not one."""
     for fn in runs.values():
@@ -224,7 +253,7 @@ def best_times(runs: dict[str, Callable[[], object]], elements_of: Callable[[str
     best = dict.fromkeys(runs, math.inf)
     for _ in range(repeat):
         for name, fn in runs.items():
-            best[name] = min(best[name], time_call(fn, elements_of(name)))
+            best[name] = min(best[name], time_call(fn))
         progress()
     return best
 
@@ -249,7 +278,7 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
 
         if workload.allocates:
             back_free_memory(BACKED_ARRAYS * workload.elements * dtype.itemsize)
-        times = best_times(workload.runs, elements_of, repeat, round_done)
+        times = best_times(workload.runs, repeat, round_done)
         for name, seconds in times.items():
             elements = elements_of(name)
             results[name] = {
@@ -276,6 +305,14 @@ def run_bench(size: int, dtype: np.dtype, threads: int, repeat: int,
     }
 
 
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, where the platform says (POSIX), else None."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux's /proc/cpuinfo, else the platform's processor string)."""
     try:
@@ -298,13 +335,18 @@ def format_table(report: dict[str, Any]) -> str:
         "time x = that implementation's time per call / heinit_rs's (above 1: heinit_rs is faster)",
     ]
     for w in report["workloads"]:
-        lines += ["", f"{w['workload']}  ({w['description']}, {w['elements']} elements)",
+        lines += ["", f"{w['workload']}  ({w['description']}, {count(w['elements'], 'element')})",
                   f"  {'implementation':<20}{'ns/element':>12}{'GB/s':>9}{'time x':>9}"]
         for name, r in w["results"].items():
             ratio = w["time_relative_to_heinit_rs"].get(name)
             lines.append(f"  {name:<20}{r['ns_per_element']:>12.3f}{r['gb_per_s']:>9.2f}"
                          f"{'' if ratio is None else f'{ratio:.2f}':>9}")
     return "\n".join(lines)
+
+
+def count(n: int, noun: str) -> str:
+    """'1 element', '2 elements'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class Progress:
@@ -357,7 +399,8 @@ def _add_bench_parser(sub: Subparsers) -> None:
                        default="float32", help="element type (float32; bfloat16 needs ml_dtypes)")
     bench.add_argument("--threads", type=_positive, default=None,
                        help="worker threads (default: heinit_rs's setting, all cores)")
-    bench.add_argument("--repeat", type=_positive, default=7, help="runs per measurement; best kept")
+    bench.add_argument("--repeat", type=_positive, default=7,
+                       help="runs per measurement; the best is kept (7)")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -377,7 +420,8 @@ def _add_demo_parser(sub: Subparsers) -> None:
                       help="inputs pushed through (256); SGD minibatch with --train (32)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (0)")
     demo.add_argument("--output", default=None,
-                      help="PNG to write (heinit-demo.png; heinit-train.png with --train)")
+                      help="PNG to write (heinit-demo.png, or heinit-train.png with --train, in "
+                           "the temporary directory, not the working one)")
     demo.add_argument("--no-plot", action="store_true", help="print the table only")
     demo.add_argument("--train", action="store_true",
                       help="train a deep ReLU MLP on scikit-learn's digits under He and Xavier")
@@ -397,6 +441,12 @@ def _save_figure(plot: Callable[[str], None], path: str) -> None:
     print(f"wrote {path}")
 
 
+def default_figure(name: str) -> str:
+    """Where a figure goes without --output: the temporary directory, so that a demo run in a
+    checkout or a project leaves nothing behind in it."""
+    return os.path.join(tempfile.gettempdir(), name)
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from heinit_rs import _demo
 
@@ -409,7 +459,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print(_demo.propagation_table(results, args.activation, width, batch, args.seed))
         if not args.no_plot:
             _save_figure(lambda path: _demo.plot_propagation(results, args.activation, width, path),
-                         args.output or "heinit-demo.png")
+                         args.output or default_figure("heinit-demo.png"))
         return 0
     depth, width, batch = args.depth or 30, args.width or 128, args.batch or 32
     try:
@@ -431,7 +481,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(_demo.training_table(runs, depth, width, args.lr, batch))
     if not args.no_plot:
         _save_figure(lambda path: _demo.plot_training(runs, depth, path),
-                     args.output or "heinit-train.png")
+                     args.output or default_figure("heinit-train.png"))
     return 0
 
 
@@ -447,21 +497,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return run_demo(args)
+    for problem, _ in _core.environment_problems():
+        # The library ignores such a value (it warned at import); a bench would then measure
+        # something other than what was asked for.
+        print(f"heinit-rs bench: {problem}; fix or unset it", file=sys.stderr)
+        return 2
     threads = args.threads or h.get_num_threads()
     try:
         dtype = check_dtype(args.dtype)
     except TypeError as e:
         print(f"heinit-rs bench: --dtype {args.dtype}: {e}", file=sys.stderr)
         return 2
+    too_big = (f"heinit-rs bench: --size {args.size} needs arrays of "
+               f"{args.size**2 * dtype.itemsize / 2**30:.1f} GiB each, more memory than this "
+               "machine could give; pass a smaller --size")
+    memory = physical_memory()
+    if memory is not None and args.size**2 * dtype.itemsize > memory:
+        print(too_big, file=sys.stderr)
+        return 2
     progress = Progress()
     try:
         report = run_bench(args.size, dtype, threads, args.repeat, progress)
     except MemoryError:
         progress.clear()
-        needed = args.size**2 * dtype.itemsize / 2**30
-        print(f"heinit-rs bench: --size {args.size} needs arrays of {needed:.1f} GiB each, "
-              f"more memory than this machine could give; pass a smaller --size",
-              file=sys.stderr)
+        print(too_big, file=sys.stderr)
         return 2
     progress.clear()
     print(json.dumps(report, indent=2) if args.json else format_table(report))

@@ -20,7 +20,7 @@ import heinit_rs as h
 from heinit_rs._checks import check_choice
 from heinit_rs._gains import erf as exact_erf
 
-DEMO_EXTRA_HINT = "pip install 'heinit-rs[demo]'  (matplotlib and scikit-learn)"
+DEMO_EXTRA_HINT = "pip install matplotlib scikit-learn"
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
 
@@ -303,13 +303,18 @@ def train(scheme: str, depth: int = 30, width: int = 128, epochs: int = 40,
         if on_epoch is not None:
             on_epoch(scheme, epoch, loss)
 
-    record(0)
-    for epoch in range(1, epochs + 1):
-        permutation = order.permutation(len(train_y))
-        for begin in range(0, len(permutation), batch):
-            rows = permutation[begin:begin + batch]
-            model.sgd_step(train_x[rows], train_y[rows], learning_rate)
-        record(epoch)
+    # One BLAS thread: the products are small (batch x 128), and a multithreaded BLAS spins
+    # its threads against each other on them, many times slower when the cores are busy.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        record(0)
+        for epoch in range(1, epochs + 1):
+            permutation = order.permutation(len(train_y))
+            for begin in range(0, len(permutation), batch):
+                rows = permutation[begin:begin + batch]
+                model.sgd_step(train_x[rows], train_y[rows], learning_rate)
+            record(epoch)
     run.seconds = time.perf_counter() - start
     return run
 

@@ -626,7 +626,7 @@ def variance_scaling_of_fans(shape: tuple[int, ...], fans: tuple[float, float], 
 
 NewArray = Callable[..., FloatArray]
 
-_PRESET_DOC = """{preset.summary}: Keras' {preset.name}, as jax.nn.initializers.{preset.name}.
+_PRESET_DOC = """{preset.summary} ({preset.origin}).
 
     ``variance_scaling(shape, {preset.call})``.
 

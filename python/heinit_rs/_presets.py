@@ -19,6 +19,16 @@ class Preset(NamedTuple):
     mode: str
     distribution: str
     summary: str
+    #: Whether Keras (keras.initializers.<class_name>) and JAX (jax.nn.initializers.<name>)
+    #: have this preset under this name; a preset of heinit_rs' own has False.
+    in_keras_and_jax: bool = False
+
+    @property
+    def origin(self) -> str:
+        """Whose preset it is, as the docstrings of every front end say it."""
+        if self.in_keras_and_jax:
+            return f"Keras' {self.class_name}, jax.nn.initializers.{self.name}"
+        return "heinit_rs' own preset: neither Keras nor JAX has one of this name"
 
     @property
     def class_name(self) -> str:
@@ -33,17 +43,23 @@ class Preset(NamedTuple):
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
     Preset("he_normal", 2.0, "fan_in", "truncated_normal",
-           "He normal: truncated N(0, std^2), std = sqrt(2 / fan_in) / 0.8796"),
+           "He normal: truncated N(0, std^2), std = sqrt(2 / fan_in) / 0.8796",
+           in_keras_and_jax=True),
     Preset("he_uniform", 2.0, "fan_in", "uniform",
-           "He uniform: U(-limit, limit), limit = sqrt(6 / fan_in)"),
+           "He uniform: U(-limit, limit), limit = sqrt(6 / fan_in)",
+           in_keras_and_jax=True),
     Preset("glorot_normal", 1.0, "fan_avg", "truncated_normal",
-           "Glorot normal: truncated N(0, std^2), std = sqrt(2 / (fan_in + fan_out)) / 0.8796"),
+           "Glorot normal: truncated N(0, std^2), std = sqrt(2 / (fan_in + fan_out)) / 0.8796",
+           in_keras_and_jax=True),
     Preset("glorot_uniform", 1.0, "fan_avg", "uniform",
-           "Glorot uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out))"),
+           "Glorot uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out))",
+           in_keras_and_jax=True),
     Preset("lecun_normal", 1.0, "fan_in", "truncated_normal",
-           "LeCun normal: truncated N(0, std^2), std = sqrt(1 / fan_in) / 0.8796"),
+           "LeCun normal: truncated N(0, std^2), std = sqrt(1 / fan_in) / 0.8796",
+           in_keras_and_jax=True),
     Preset("lecun_uniform", 1.0, "fan_in", "uniform",
-           "LeCun uniform: U(-limit, limit), limit = sqrt(3 / fan_in)"),
+           "LeCun uniform: U(-limit, limit), limit = sqrt(3 / fan_in)",
+           in_keras_and_jax=True),
 )}
 
 #: jax.nn.initializers' other names for two of the presets.

@@ -207,7 +207,7 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
     return init
 
 
-_PRESET_DOC = """{preset.summary}, as jax.nn.initializers.{name}.
+_PRESET_DOC = """{preset.summary} ({preset.origin}).
 
     ``variance_scaling({preset.scale:g}, {preset.mode!r}, {preset.distribution!r}, in_axis,
     out_axis, batch_axis, dtype)``.

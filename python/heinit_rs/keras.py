@@ -139,7 +139,7 @@ class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
                 "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
-_PRESET_DOC = """keras.initializers.{name}, filled by heinit_rs: {preset.summary}.
+_PRESET_DOC = """{preset.summary} ({preset.origin}), filled by heinit_rs.
 
     ``VarianceScaling({preset.call})``.
 

@@ -58,3 +58,18 @@ def pydoc_text(obj):
     import pydoc
 
     return pydoc.render_doc(obj, renderer=pydoc.plaintext)
+
+
+def test_every_environment_variable_is_in_the_one_table():
+    """Each variable the Rust core or the package reads is a row of docs/reliability.md's
+    table (the behaviour on a bad value is tested in tests/stream/test_reproducibility.py)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    read = set(re.findall(r'ENV_VAR: &str = "(\w+)"', "".join(
+        path.read_text() for path in (root / "src").rglob("*.rs"))))
+    read |= set(re.findall(r'environ(?:\.get)?\(?\[?"(HEINIT_RS_\w+)"', "".join(
+        path.read_text() for path in (root / "python").rglob("*.py"))))
+    table = (root / "docs" / "reliability.md").read_text().split("## Environment variables")[1]
+    rows = set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE))
+    assert read == {"HEINIT_RS_NUM_THREADS", "HEINIT_RS_SIMD"} and rows == read

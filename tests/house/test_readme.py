@@ -2,10 +2,15 @@
 commands are the ones CI runs, and its Rust example fills what kaiming_normal_ fills."""
 
 import math
+import os
 import re
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import heinit_rs as hi
 
@@ -49,3 +54,24 @@ def test_the_rust_example_fills_what_kaiming_normal_fills(captured_fills):
     direct = np.empty((256, 512), np.float32)
     hi._core.Normal(0.0, math.sqrt(2.0) / math.sqrt(512)).fill(direct, 42, 0)
     assert np.array_equal(direct.view(np.uint32), w.view(np.uint32))
+
+
+def test_the_rust_example_builds_and_runs_as_the_readme_sets_it_up(tmp_path):
+    """The README's Rust set-up commands, run as written (the checkout's path for the
+    placeholder), then its example as src/main.rs: it builds and prints kaiming_normal_'s w[0]."""
+    if shutil.which("cargo") is None:
+        pytest.skip("no cargo on PATH (the wheel's environment has no Rust toolchain)")
+    setup = next(block for block in blocks("bash") if "cargo add heinit_rs" in block)
+    env = {**os.environ, "CARGO_TARGET_DIR": str(ROOT / "target" / "readme-example")}
+    script = setup.replace("/path/to/heinit_rs", shlex.quote(str(ROOT)))
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                   check=True, capture_output=True, timeout=600)
+    project = tmp_path / "weights"
+    (project / "src" / "main.rs").write_text(blocks("rust")[0])
+    run = subprocess.run(["cargo", "run", "--quiet"], cwd=project, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    u, word, w0 = run.stdout.split()
+    assert 0 <= float(u) < 1 and 0 <= int(word) < 2**32
+    w = hi.kaiming_normal_(np.empty((256, 512), np.float32), nonlinearity="relu", seed=42)
+    assert np.float32(w0) == w[0, 0]

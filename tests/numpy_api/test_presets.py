@@ -52,3 +52,32 @@ def test_keras_presets_are_their_rows(name):
     assert (initializer.scale, initializer.mode, initializer.distribution) == (
         preset.scale, preset.mode, preset.distribution)
     assert preset.summary in cls.__doc__
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_whose_preset_it_is_is_true_in_keras_and_jax(name):
+    """`in_keras_and_jax` is what the docstrings of every front end claim: check it against the
+    real libraries."""
+    preset = PRESETS[name]
+    jax = pytest.importorskip("jax")
+    keras = pytest.importorskip("keras")
+    assert preset.in_keras_and_jax == (hasattr(jax.nn.initializers, name)
+                                        and hasattr(keras.initializers, preset.class_name))
+    assert preset.origin in getattr(heinit_rs, name).__doc__
+    assert preset.origin in getattr(pytest.importorskip("heinit_rs.jax"), name).__doc__
+    assert preset.origin in getattr(pytest.importorskip("heinit_rs.keras"),
+                                    preset.class_name).__doc__
+
+
+def test_a_preset_of_heinit_rs_own_claims_no_framework(monkeypatch):
+    """A new row (CONTRIBUTING.md's recipe) documents itself as heinit_rs' own until it is set
+    as Keras' and JAX's."""
+    from heinit_rs import _initializers, _presets
+
+    row = _presets.Preset("he_normal_fan_out", 2.0, "fan_out", "normal",
+                          "He normal by fan_out: N(0, std^2), std = sqrt(2 / fan_out)")
+    monkeypatch.setitem(PRESETS, row.name, row)
+    doc = _initializers._preset(row.name).__doc__
+    assert doc.startswith(f"{row.summary} (heinit_rs' own preset: neither Keras nor JAX has one "
+                          "of this name).")
+    assert "jax.nn" not in doc and "Keras'" not in doc

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -264,11 +265,35 @@ def test_environment_variable_sets_threads():
     code = "import heinit_rs; print(heinit_rs.get_num_threads())"
     out = run_python(code, env={"HEINIT_RS_NUM_THREADS": "3"}).stdout
     assert out.strip() == "3"
-    # A bad value warns once at import (naming it) and is ignored, as OpenMP does.
     bad = run_python(code, env={"HEINIT_RS_NUM_THREADS": "lots"}, args=("-W", "always"))
-    assert "RuntimeWarning" in bad.stderr
-    assert 'HEINIT_RS_NUM_THREADS must be a positive integer, got "lots"' in bad.stderr
-    assert int(bad.stdout) >= 1
+    assert int(bad.stdout) == os.cpu_count()
+
+
+@pytest.mark.parametrize("variable, value, problem, fallback", [
+    ("HEINIT_RS_NUM_THREADS", "lots", "it must be a positive integer",
+     f"using the number of CPUs ({os.cpu_count()}) instead; set_num_threads(n) sets it"),
+    ("HEINIT_RS_NUM_THREADS", "0", "it must be a positive integer", "using the number of CPUs"),
+    ("HEINIT_RS_SIMD", "bogus", "SIMD path must be one of scalar, baseline, avx2, avx512, neon, "
+     'got "bogus"', "using the best path this CPU has"),
+    ("HEINIT_RS_SIMD", next(p for p in _core.ALL_SIMD_PATHS
+                            if p not in _core.supported_simd_paths()),
+     "this CPU does not support the", "using the best path this CPU has"),
+])
+def test_a_bad_environment_variable_warns_once_in_the_users_code_and_is_ignored(
+        tmp_path, variable, value, problem, fallback):
+    """Every variable alike: one RuntimeWarning, attributed to the line of the user's code that
+    imported heinit_rs (not to importlib), naming the value, the rule and the fallback; then
+    heinit_rs runs as if it were unset."""
+    script = tmp_path / "user_code.py"
+    script.write_text("import os\nimport heinit_rs\n"
+                      "print(heinit_rs.get_num_threads(), heinit_rs._core.get_simd_path())\n")
+    result = run_python(None, env={variable: value}, args=("-W", "always", str(script)))
+    warnings = [line for line in result.stderr.splitlines() if "Warning" in line]
+    assert warnings == [f'{script}:2: RuntimeWarning: {variable}="{value}" is not valid: '
+                        f"{problem}" + warnings[0].split(problem, 1)[1]]
+    assert f"; {fallback}" in warnings[0]
+    unset = run_python(None, drop=[variable], args=(str(script),))
+    assert result.stdout == unset.stdout and unset.stderr == ""
 
 
 @pytest.fixture

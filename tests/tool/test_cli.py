@@ -25,9 +25,10 @@ def test_bench_json_reports_every_workload_consistently(capsys):
     for w in report["workloads"]:
         ours = w["results"]["heinit_rs"]
         for name, r in w["results"].items():
-            expected_elements = 256 if name == "numpy, 256 values" else w["elements"]
-            assert r["elements"] == expected_elements
             itemsize = 4 if not w["workload"].startswith("torch bfloat16") else 2
+            expected_elements = {"numpy, 256 values": 256,
+                                 "memory fill": cli.MEMORY_FILL_BYTES // itemsize}
+            assert r["elements"] == expected_elements.get(name, w["elements"])
             assert r["ns_per_element"] == pytest.approx(r["seconds"] / r["elements"] * 1e9)
             assert r["gb_per_s"] == pytest.approx(r["elements"] * itemsize / r["seconds"] / 1e9)
             if name != "heinit_rs":
@@ -86,7 +87,10 @@ def test_bench_measures_sixteen_bit_fills(dtype, capsys):
     # 2 bytes an element: GB/s is elements * 2 / seconds.
     assert first["heinit_rs"]["gb_per_s"] == pytest.approx(
         first["heinit_rs"]["elements"] * 2 / first["heinit_rs"]["seconds"] / 1e9)
-    assert {"numpy", "fill"} <= first.keys()
+    assert {"numpy", "memory fill"} <= first.keys()
+    # The memory reference writes past the caches for every dtype (a 32 x 32 array would not):
+    # its time per element is per 2-byte output element, at memory speed.
+    assert first["memory fill"]["elements"] * 2 == cli.MEMORY_FILL_BYTES
 
 
 def test_the_numpy_reference_of_a_sixteen_bit_bench_is_rounded_float32():
@@ -128,3 +132,44 @@ def test_a_size_that_cannot_be_allocated_gives_a_clear_error(capsys, monkeypatch
     err = capsys.readouterr().err
     assert "--size 200000 needs arrays of 149.0 GiB each" in err
     assert "pass a smaller --size" in err and "Traceback" not in err
+
+
+def run_cli(*args, env=None):
+    return run_python(None, args=("-m", "heinit_rs._cli", *args), env=env, check=False)
+
+
+LACKING_PATH = next(p for p in _core.ALL_SIMD_PATHS if p not in _core.supported_simd_paths())
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (("--size", "10000000000"), {}, "heinit-rs bench: --size 10000000000 needs arrays of"),
+    (("--size", "100000000000"), {}, "heinit-rs bench: --size 100000000000 needs arrays of"),
+    ((), {"HEINIT_RS_SIMD": "bogus"}, 'heinit-rs bench: HEINIT_RS_SIMD="bogus" is not valid: '
+                                      "SIMD path must be one of"),
+    ((), {"HEINIT_RS_SIMD": LACKING_PATH},
+     f'heinit-rs bench: HEINIT_RS_SIMD="{LACKING_PATH}" is not valid: this CPU does not '
+     f"support the {LACKING_PATH} path"),
+    ((), {"HEINIT_RS_NUM_THREADS": "abc"}, 'heinit-rs bench: HEINIT_RS_NUM_THREADS="abc" is not '
+                                           "valid: it must be a positive integer"),
+    (("--size", "0"), {}, "heinit-rs bench: error: argument --size: must be a positive int"),
+    (("--dtype", "int8"), {}, "heinit-rs bench: error: argument --dtype: invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_code_2_never_a_traceback(args, env, message):
+    """Before any measuring: the bench runs nothing it was not asked for. The import warning of
+    a bad environment variable comes first; the bench's own word is one line."""
+    result = run_cli("bench", "--repeat", "1", *args, env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    own = [line for line in result.stderr.splitlines() if line.startswith("heinit-rs bench")]
+    assert len(own) == 1 and own[0].startswith(message), result.stderr
+    assert result.stdout == ""
+
+
+def test_one_element_and_the_defaults_in_help(capsys):
+    assert cli.main(["bench", "--size", "1", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "(kaiming_normal_(relu) in place, 1 element)" in out and "1 elements" not in out
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--repeat REPEAT runs per measurement; the best is kept (7)" in help_text
+    assert "--size SIZE side of the square array (4096)" in help_text

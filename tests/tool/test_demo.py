@@ -3,6 +3,7 @@
 import math
 import struct
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -95,7 +96,7 @@ def test_demo_without_matplotlib_still_prints_the_table(tmp_path, capsys, monkey
     assert cli.main(["demo", "--depth", "4", "--width", "16", "--output", str(figure)]) == 0
     captured = capsys.readouterr()
     assert "layer 4 / layer 1, forward" in captured.out
-    assert "pip install 'heinit-rs[demo]'" in captured.err
+    assert "pip install matplotlib scikit-learn" in captured.err
     assert not figure.exists()
 
 
@@ -131,10 +132,41 @@ def test_demo_train_without_scikit_learn_says_how_to_install(capsys, monkeypatch
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     assert cli.main(["demo", "--train", "--epochs", "1", "--no-plot"]) == 1
-    assert "pip install 'heinit-rs[demo]'" in capsys.readouterr().err
+    assert "pip install matplotlib scikit-learn" in capsys.readouterr().err
 
 
 def test_demo_rejects_a_bad_learning_rate(capsys):
     with pytest.raises(SystemExit):
         cli.main(["demo", "--train", "--lr", "-1"])
     assert "--lr" in capsys.readouterr().err
+
+
+def test_the_figure_goes_to_the_temporary_directory_not_the_working_one(tmp_path, capsys,
+                                                                       monkeypatch):
+    pytest.importorskip("matplotlib")
+    work, temporary = tmp_path / "work", tmp_path / "temporary"
+    work.mkdir()
+    temporary.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    assert cli.main(["demo", "--depth", "3", "--width", "8", "--batch", "4"]) == 0
+    assert f"wrote {temporary / 'heinit-demo.png'}" in capsys.readouterr().out
+    assert list(work.iterdir()) == [] and (temporary / "heinit-demo.png").exists()
+
+
+def test_training_runs_on_one_blas_thread(digits):
+    """A multithreaded BLAS spins its threads against each other on these small products,
+    several times slower on a busy machine: training holds BLAS to one thread, and gives it
+    back afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                if pool["user_api"] == "blas"}
+
+    assert blas_threads(), "numpy's BLAS is not visible to threadpoolctl"
+    before = blas_threads()
+    seen = []
+    _demo.train("He", depth=3, width=8, epochs=1, data=digits,
+                on_epoch=lambda scheme, epoch, loss: seen.append(blas_threads()))
+    assert seen == [{1}, {1}] and blas_threads() == before
