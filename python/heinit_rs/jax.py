@@ -66,9 +66,10 @@ def _key_words(key: Any) -> jax.Array:
         words = jax.random.key_data(key)
     else:
         words = jnp.asarray(key)
-        if words.dtype != jnp.uint32:
+        if words.dtype != jnp.uint32 or words.shape != (2,):
+            # TypeError, as JAX raises for legacy key data that is not uint32[2].
             raise TypeError(f"key must be a JAX PRNG key (jax.random.key) or a uint32[2] "
-                            f"array (jax.random.PRNGKey), got dtype {words.dtype}")
+                            f"array (jax.random.PRNGKey), got {words.dtype}{list(words.shape)}")
     if words.shape != (2,):
         raise ValueError(f"key must hold 2 uint32 words (the threefry key of jax.random.key), "
                          f"got key data of shape {words.shape}")

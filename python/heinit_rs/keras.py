@@ -15,7 +15,6 @@ call equals ``seed=s``.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,8 +39,6 @@ __all__ = [
 ]
 
 _PACKAGE = "heinit_rs"
-_MODES = ("fan_in", "fan_out", "fan_avg")
-_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
 
 class SeedGeneratorDraw(StreamSource):
@@ -71,21 +68,19 @@ def keras_fans(shape: tuple[int, ...], input_axes: Sequence[int] | None = None,
     return fans_of_checked_shape(shape, "keras")
 
 
-def _check_seed(seed: Any) -> int | keras.random.SeedGenerator:
-    if seed is None:
-        return random.randint(1, 10**9)  # Keras' make_default_seed, on the same generator
-    if isinstance(seed, dict):
-        seed = keras.saving.deserialize_keras_object(seed)
+def _heinit_seed(seed: int | keras.random.SeedGenerator) -> int | keras.random.SeedGenerator:
+    """Keras' seed (as keras.initializers' RandomInitializer accepted it) as heinit_rs takes it:
+    a bool is the int it is to Keras; an int must be a 64-bit key."""
     if isinstance(seed, keras.random.SeedGenerator):
         return seed
-    if type(seed) is not int or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an int in [0, 2**64), a keras.random.SeedGenerator or "
-                         f"None, got {seed!r}")
-    return seed
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an int in [0, 2**64) (heinit_rs keys are 64-bit), a "
+                         f"keras.random.SeedGenerator or None, got {seed!r}")
+    return int(seed)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
+class VarianceScaling(keras.initializers.VarianceScaling):  # type: ignore[misc]
     """keras.initializers.VarianceScaling, filled by heinit_rs.
 
     With n = fan_in, fan_out or (fan_in + fan_out) / 2 by `mode` (at least 1):
@@ -93,6 +88,11 @@ class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
     +-2 std, "untruncated_normal" N(0, scale / n), "uniform" U(-sqrt(3 scale / n),
     sqrt(3 scale / n)). Fans are Keras': (*kernel, in, out), or, with both `input_axes` and
     `output_axes`, the products of those axes.
+
+    It is a subclass of Keras' own class, so every Keras layer that checks for it (EinsumDense,
+    and through it MultiHeadAttention and GroupQueryAttention, hand it their einsum's axes)
+    treats it as Keras' own. Keras checks the arguments; heinit_rs adds that `scale` is finite
+    and an int seed a 64-bit key.
 
     Parameters
     ----------
@@ -107,18 +107,9 @@ class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
                  distribution: str = "truncated_normal", seed: Any = None,
                  input_axes: Sequence[int] | None = None,
                  output_axes: Sequence[int] | None = None) -> None:
+        super().__init__(scale, mode, distribution, seed, input_axes, output_axes)
         self.scale = check_real("scale", scale, positive=True)
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}, got {mode!r}")
-        distribution = distribution.lower() if isinstance(distribution, str) else distribution
-        distribution = "truncated_normal" if distribution == "normal" else distribution
-        if distribution not in _DISTRIBUTIONS:
-            raise ValueError(f"distribution must be one of 'normal', "
-                             f"{', '.join(map(repr, _DISTRIBUTIONS))}, got {distribution!r}")
-        self.mode, self.distribution = mode, distribution
-        self.input_axes, self.output_axes = input_axes, output_axes
-        self._init_seed = seed
-        self.seed = _check_seed(seed)
+        self.seed = _heinit_seed(self.seed)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
@@ -132,11 +123,6 @@ class VarianceScaling(keras.initializers.Initializer):  # type: ignore[misc]
             # Backends other than JAX read no ml_dtypes arrays; float32 holds bfloat16 exactly.
             return keras.ops.cast(keras.ops.convert_to_tensor(values.astype(np.float32)), dtype)
         return keras.ops.convert_to_tensor(values, dtype=dtype)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                "seed": keras.saving.serialize_keras_object(self._init_seed),
-                "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 _PRESET_DOC = """{preset.summary} ({preset.origin}), filled by heinit_rs.

@@ -119,6 +119,25 @@ def test_errors_are_raised_before_tracing():
         hj.he_normal()(jax.random.key(0), (4, 4), jnp.int32)
 
 
+@pytest.mark.parametrize("key", [jnp.zeros(3, jnp.uint32), jnp.zeros(4, jnp.uint32),
+                                 jnp.zeros(2, jnp.int32)])
+def test_key_data_that_is_not_uint32_2_is_a_type_error_as_in_jax(key):
+    with pytest.raises(TypeError):
+        jax.nn.initializers.he_normal()(key, (4, 4))
+    with pytest.raises(TypeError, match="key must be a JAX PRNG key"):
+        hj.he_normal()(key, (4, 4))
+
+
+def test_a_scale_that_is_not_positive_is_refused_where_jax_fills_zeros_or_nan():
+    """A documented difference (docs/frameworks.md): JAX fills zeros for scale 0 and NaN for a
+    negative scale; heinit_rs never returns NaN for finite arguments, and refuses both."""
+    assert np.isnan(np.asarray(jax.nn.initializers.variance_scaling(-1.0, "fan_in", "uniform")(
+        jax.random.key(0), (3, 4)))).all()
+    for scale in (0.0, -1.0):
+        with pytest.raises(ValueError, match="scale must be > 0"):
+            hj.variance_scaling(scale, "fan_in", "uniform")
+
+
 SHARDED = textwrap.dedent("""
     import jax, numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P

@@ -113,15 +113,31 @@ def test_a_model_saves_and_loads(tmp_path):
                                   heinit_rs.he_normal((3, 3, 3, 4), seed=1))
 
 
-def test_errors_name_the_argument():
-    with pytest.raises(ValueError, match="mode must be one of"):
-        hk.VarianceScaling(mode="fan_geo_avg")
-    with pytest.raises(ValueError, match="distribution must be one of"):
-        hk.VarianceScaling(distribution="cauchy")
-    with pytest.raises(ValueError, match="scale must be > 0"):
-        hk.VarianceScaling(scale=0.0)
-    with pytest.raises(ValueError, match="seed must be an int"):
-        hk.HeNormal(seed="7")
+@pytest.mark.parametrize("arguments", [
+    {"mode": "fan_geo_avg"}, {"distribution": "cauchy"}, {"scale": 0.0}, {"scale": -1.0},
+    {"seed": "7"}, {"seed": 1.5},
+])
+def test_what_keras_rejects_is_rejected_with_keras_own_error(arguments):
+    """Keras checks the arguments of heinit_rs' initializers, as those of its own."""
+    with pytest.raises(Exception) as theirs:
+        keras.initializers.VarianceScaling(**arguments)
+    with pytest.raises(type(theirs.value)) as ours:
+        hk.VarianceScaling(**arguments)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_what_keras_accepts_is_accepted_and_what_heinit_rs_adds():
+    # Keras takes a bool seed as the int it is.
+    np.testing.assert_array_equal(values_of(hk.HeNormal(seed=True)((30, 20))),
+                                  values_of(hk.HeNormal(seed=1)((30, 20))))
+    # heinit_rs' own limits, each a documented difference: a finite scale (a NaN scale would
+    # fill NaN), and 64-bit keys.
+    keras.initializers.VarianceScaling(scale=math.nan, seed=0)
+    with pytest.raises(ValueError, match="scale must be finite, got nan"):
+        hk.VarianceScaling(scale=math.nan)
+    keras.initializers.HeNormal(seed=-1)
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*64\)"):
+        hk.HeNormal(seed=-1)
 
 
 @pytest.mark.parametrize("shape, axes", [
