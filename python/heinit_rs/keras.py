@@ -103,6 +103,8 @@ class VarianceScaling(keras.initializers.VarianceScaling):  # type: ignore[misc]
     input_axes, output_axes : sequence of int, optional
     """
 
+    seed: int | keras.random.SeedGenerator
+
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
                  distribution: str = "truncated_normal", seed: Any = None,
                  input_axes: Sequence[int] | None = None,
