@@ -15,6 +15,7 @@ from conftest import free_port, run_python
 torch = pytest.importorskip("torch", reason="heinit_rs.torch needs torch (pip install torch)")
 import heinit_rs  # noqa: E402
 import heinit_rs.torch as ht  # noqa: E402
+from heinit_rs.torch import _fast  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn.init import xavier_uniform_ as copied_xavier_uniform_  # noqa: E402
 
@@ -35,7 +36,7 @@ def restored():
     return ("normal_" not in torch.Tensor.__dict__ and "uniform_" not in torch.Tensor.__dict__
             and torch.Tensor.normal_ is torch._C.TensorBase.normal_
             and torch.Tensor.uniform_ is torch._C.TensorBase.uniform_
-            and nn.init._no_grad_trunc_normal_ is ht._TORCH_TRUNC_NORMAL)
+            and nn.init._no_grad_trunc_normal_ is _fast._TORCH_TRUNC_NORMAL)
 
 
 @pytest.fixture(autouse=True)
@@ -278,10 +279,10 @@ def test_torchtitan_debugmodel_init_states_inside_fast_init():
 # materialize(init=...): values keyed by name
 
 
-def test_materialize_init_must_be_he_model_or_a_callable():
+def test_materialize_init_must_be_he_model_reset_or_a_callable():
     with torch.device("meta"):
         model = nn.Linear(4, 4)
-    with pytest.raises(ValueError, match="init must be 'he', 'model' or a callable"):
+    with pytest.raises(ValueError, match="init must be 'he', 'model', 'reset' or a callable"):
         ht.materialize(model, init="foo")
     assert model.weight.is_meta
 
@@ -314,7 +315,8 @@ def test_a_parameter_depends_only_on_the_seed_and_its_name():
     assert torch.equal(model[1].weight, expected)
 
 
-def test_modules_built_in_another_order_get_the_same_values():
+@pytest.mark.parametrize("init", ["reset", "model"])
+def test_modules_built_in_another_order_get_the_same_values(init):
     class Forward(nn.Module):
         def __init__(self):
             super().__init__()
@@ -326,12 +328,15 @@ def test_modules_built_in_another_order_get_the_same_values():
             self.decoder = nn.Linear(32, 16)
             self.encoder = nn.Linear(16, 32)
 
-    with torch.device("meta"):
-        forward, backward = Forward(), Backward()
+    if init == "model":  # what the constructors did, recorded
+        forward, backward = ht.deferred_init(Forward), ht.deferred_init(Backward)
+    else:
+        with torch.device("meta"):
+            forward, backward = Forward(), Backward()
     assert [n for n, _ in forward.named_parameters()] != \
         [n for n, _ in backward.named_parameters()]
     for model in (forward, backward):
-        ht.materialize(model, seed=6, init="model")  # each Linear's reset_parameters
+        ht.materialize(model, seed=6, init=init)  # each Linear's reset_parameters
     for name, parameter in forward.named_parameters():
         assert torch.equal(parameter, dict(backward.named_parameters())[name]), name
     bound = 1 / math.sqrt(16)  # kaiming_uniform_(a=sqrt(5)): U(+-1/sqrt(fan_in))

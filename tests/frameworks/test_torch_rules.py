@@ -10,6 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="heinit_rs.torch needs torch (pip install torch)")
 import heinit_rs.torch as init  # noqa: E402
+from heinit_rs import _initializers  # noqa: E402
+from heinit_rs.torch import _ops  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn.utils import parametrizations  # noqa: E402
 
@@ -187,34 +189,55 @@ def racing_fills(first, second, rounds=40):
     return errors
 
 
+class HeldFill:
+    """A fill of `tensor` (seed 1) on another thread, held inside its fill until released."""
+
+    def __init__(self, tensor, monkeypatch):
+        self.entered, self.release = threading.Event(), threading.Event()
+        real_fill = _initializers.normal_
+
+        def slow_fill(arr, *args, **kwargs):
+            if threading.current_thread().name == "first":
+                self.entered.set()
+                assert self.release.wait(10)
+            return real_fill(arr, *args, **kwargs)
+
+        monkeypatch.setattr(_initializers, "normal_", slow_fill)
+        self.thread = threading.Thread(target=init.normal_, args=(tensor,),
+                                       kwargs={"seed": 1}, name="first")
+        self.thread.start()
+        assert self.entered.wait(10)
+
+    def finish(self):
+        self.release.set()
+        self.thread.join()
+
+
 @pytest.mark.parametrize("case", ["same", "transpose", "overlapping slices"])
 def test_a_second_writer_of_overlapping_memory_is_refused_and_writes_nothing(case, monkeypatch):
     base = torch.zeros(2048, 2048)
     first, second = {"same": (base, base), "transpose": (base, base.T),
                      "overlapping slices": (base[:1200], base[800:])}[case]
-    # Hold the first writer inside its fill until the second has tried.
-    entered, tried = threading.Event(), threading.Event()
-    real_fill = init._initializers.normal_
-
-    def slow_fill(arr, *args, **kwargs):
-        if threading.current_thread().name == "first":
-            entered.set()
-            assert tried.wait(10)
-        return real_fill(arr, *args, **kwargs)
-
-    monkeypatch.setattr(init._initializers, "normal_", slow_fill)
-    thread = threading.Thread(target=init.normal_, args=(first,), kwargs={"seed": 1},
-                              name="first")
-    thread.start()
-    assert entered.wait(10)
+    held = HeldFill(first, monkeypatch)
     state = torch.default_generator.get_state()
     with pytest.raises(RuntimeError, match="being filled by another thread"):
         init.normal_(second)
     assert torch.equal(torch.default_generator.get_state(), state)  # nothing drawn
-    tried.set()
-    thread.join()
+    held.finish()
     expected = init.normal_(torch.empty_like(first), seed=1)
     assert torch.equal(first, expected)  # the first writer's values alone
+
+
+@pytest.mark.parametrize("case", ["even and odd columns", "left and right halves"])
+def test_element_disjoint_views_whose_bytes_interleave_fill_at_once(case, monkeypatch):
+    base = torch.zeros(512, 512)
+    first, second = {"even and odd columns": (base[:, ::2], base[:, 1::2]),
+                     "left and right halves": (base[:, :256], base[:, 256:])}[case]
+    held = HeldFill(first, monkeypatch)
+    init.normal_(second, seed=2)  # while the first is being written
+    held.finish()
+    assert torch.equal(first, init.normal_(torch.empty(first.shape), seed=1))
+    assert torch.equal(second, init.normal_(torch.empty(second.shape), seed=2))
 
 
 def test_disjoint_blocks_of_one_tensor_fill_concurrently():
@@ -263,7 +286,7 @@ def test_fake_tensor_mode_gives_fake_outputs_as_torch_nn_init_does():
     )
 
     with FakeTensorMode():
-        for name in init._OPS:
+        for name in _ops.OPS:
             tensor = torch.empty(16, 8)
             out = getattr(init, name)(tensor)
             assert out is tensor and isinstance(out, FakeTensor)

@@ -37,23 +37,34 @@ def test_no_rust_module_uses_one_above_it():
         assert not above, f"src/{module} uses {sorted(above)}, listed after it in src/lib.rs"
 
 
+def module_name(path):
+    """A module's dotted name within the package: "_fans", "torch", "torch._fill"."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
 def python_imports():
     """Module -> the package's modules it imports (anywhere in it, lazily or not)."""
     graph = {}
-    for path in PACKAGE.glob("*.py"):
-        text = path.read_text()
-        used = set(re.findall(r"^\s*(?:from|import) heinit_rs\.(\w+)", text, re.M))
-        for names in re.findall(r"^\s*from heinit_rs import ([\w, ]+)", text, re.M):
-            used |= {name.strip() for name in names.split(",")}
+    for path in PACKAGE.rglob("*.py"):
+        text, name = path.read_text(), module_name(path)
+        used = set(re.findall(r"^\s*(?:from|import) heinit_rs\.([\w.]+)", text, re.M))
+        for package, names in re.findall(r"^\s*from heinit_rs((?:\.\w+)*) import ([\w, ]+)",
+                                         text, re.M):
+            prefix = package[1:] + "." if package else ""
+            used |= {prefix + n.strip() for n in names.split(",")
+                     if (PACKAGE / (prefix.replace(".", "/") + n.strip() + ".py")).exists()
+                     or (PACKAGE / (prefix.replace(".", "/") + n.strip())).is_dir()}
         if re.search(r"^\s*import heinit_rs\s*$", text, re.M):
             used.add("__init__")
-        graph[path.stem] = used - {path.stem}
+        graph[name] = used - {name}
     return graph
 
 
 def test_no_python_import_cycle():
     graph = python_imports()
-    assert {"_initializers", "_distributions", "torch"} <= graph.keys()
+    assert {"_initializers", "_distributions", "torch", "torch._fill", "torch._record"} \
+        <= graph.keys()
     state = {}
 
     def visit(module, path):
@@ -72,6 +83,16 @@ def test_no_python_import_cycle():
 def test_the_numpy_api_imports_no_framework():
     adapters = {"torch", "jax", "keras", "dask", "_cli"}
     pattern = re.compile(rf"^\s*(?:import|from) ({'|'.join(FRAMEWORKS)})\b", re.M)
-    for path in PACKAGE.glob("*.py"):
-        if path.stem not in adapters:
+    for path in PACKAGE.rglob("*.py"):
+        if module_name(path).split(".")[0] not in adapters:
             assert not pattern.search(path.read_text()), f"{path.name} imports a framework"
+
+
+def test_the_torch_front_end_is_a_package_of_modules_of_one_concern_each():
+    modules = {module_name(p): len(p.read_text().splitlines())
+               for p in (PACKAGE / "torch").glob("*.py")}
+    assert {"torch", "torch._fill", "torch._ops", "torch._dtensor", "torch._fast",
+            "torch._names", "torch._record", "torch._replay", "torch._materialize",
+            "torch._modules", "torch._dropins"} == set(modules)
+    too_long = {name: lines for name, lines in modules.items() if lines > 400}
+    assert not too_long, f"split these by concern: {too_long}"
