@@ -36,7 +36,9 @@ def restored():
     return ("normal_" not in torch.Tensor.__dict__ and "uniform_" not in torch.Tensor.__dict__
             and torch.Tensor.normal_ is torch._C.TensorBase.normal_
             and torch.Tensor.uniform_ is torch._C.TensorBase.uniform_
-            and nn.init._no_grad_trunc_normal_ is _fast._TORCH_TRUNC_NORMAL)
+            and nn.init._no_grad_trunc_normal_ is _fast._TORCH_TRUNC_NORMAL
+            and all(getattr(torch, name) is original
+                    for name, original in _fast._TORCH_FACTORIES.items()))
 
 
 @pytest.fixture(autouse=True)
@@ -117,18 +119,18 @@ def test_seed_draws_from_a_heinit_rs_generator_and_generator_is_drawn_from():
                                       generator=torch.Generator().manual_seed(5)))
 
 
-def test_left_to_torch_non_float_meta_zeros_randn():
+def test_left_to_torch_non_float_meta_zeros_integer_generators_dropout():
     torch.manual_seed(0)
     with ht.fast_init():
         integers = torch.empty(20, dtype=torch.int64).random_(0, 9)
+        drawn = torch.randint(0, 9, (20,))
         ones = nn.init.ones_(torch.empty(3))
-        normal = torch.randn(20)
         meta = nn.init.normal_(torch.empty(4, 4, device="meta"))
         dropped = nn.functional.dropout(torch.ones(100), 0.5)
     torch.manual_seed(0)
     assert torch.equal(integers, torch.empty(20, dtype=torch.int64).random_(0, 9))
+    assert torch.equal(drawn, torch.randint(0, 9, (20,)))
     assert torch.equal(ones, torch.ones(3))
-    assert torch.equal(normal, torch.randn(20))
     assert torch.equal(dropped, nn.functional.dropout(torch.ones(100), 0.5))
     assert meta.is_meta
 
@@ -137,6 +139,8 @@ def test_left_to_torch_non_float_meta_zeros_randn():
     (lambda t: nn.init.normal_(t, std=-1.0), "normal expects std >= 0.0"),
     (lambda t: nn.init.uniform_(t, 2.0, 1.0), "uniform_ expects to return a \\[from, to\\)"),
     (lambda t: t.normal_(0.0, float("nan")), "normal expects std >= 0.0"),
+    (lambda t: t.uniform_(-3e38, 3e38), "uniform_ expects to-from <= std::numeric_limits"),
+    (lambda t: t.half().uniform_(-6e4, 6e4), "uniform_ expects to-from <= std::numeric_limits"),
 ])
 def test_bad_arguments_raise_torchs_error_and_write_nothing(call, torch_error):
     tensor = torch.zeros(16)
@@ -167,13 +171,117 @@ def test_a_block_that_raises_leaves_no_patch_and_blocks_nest():
     assert torch.equal(after, ht.normal_(torch.empty(8), seed=generator))
 
 
-def test_works_as_a_decorator_with_the_same_values_each_call():
-    @ht.fast_init(seed=4)
+FACTORIES = {
+    "torch.rand": (lambda: torch.rand(6, 5, dtype=torch.float64), "uniform_", (0.0, 1.0)),
+    "torch.randn": (lambda: torch.randn((6, 5), requires_grad=True), "normal_", (0.0, 1.0)),
+    "torch.rand_like": (lambda: torch.rand_like(torch.zeros(6, 5, dtype=torch.bfloat16)),
+                        "uniform_", (0.0, 1.0)),
+    "torch.randn_like": (lambda: torch.randn_like(torch.zeros(6, 5)), "normal_", (0.0, 1.0)),
+    "torch.normal": (lambda: torch.normal(2.0, 3.0, size=(6, 5)), "normal_", (2.0, 3.0)),
+    "randn * 0.02": (lambda: nn.Parameter(torch.randn(6, 5) * 0.02), "normal_", (0.0, 0.02)),
+}
+
+
+@pytest.mark.parametrize("factory", list(FACTORIES))
+def test_torchs_random_factories_are_filled_by_heinit_rs(factory):
+    make, initializer, (mean_or_low, scale) = FACTORIES[factory]
+    torch.manual_seed(0)
+    with ht.fast_init(seed=9):
+        made = make()
+    expected = getattr(ht, initializer)(torch.empty(made.shape, dtype=made.dtype),
+                                        seed=heinit_rs.Generator(9))
+    if factory == "randn * 0.02":
+        expected = expected * 0.02
+    elif factory == "torch.normal":
+        expected = ht.normal_(torch.empty(6, 5), 2.0, 3.0, seed=heinit_rs.Generator(9))
+    assert torch.equal(made.detach(), expected)
+    assert made.requires_grad == (factory in ("torch.randn", "randn * 0.02"))
+    assert made.is_leaf
+
+
+def test_factories_torch_refuses_raise_torchs_error_and_draw_nothing():
+    state = torch.default_generator.get_state()
+    with ht.fast_init():
+        for call in (lambda: torch.rand(3, dtype=torch.int64),
+                     lambda: torch.normal(0.0, -1.0, size=(3,)),
+                     lambda: torch.randn(3, out=torch.empty(2, dtype=torch.int32))):
+            with pytest.raises(RuntimeError):
+                call()
+    assert torch.equal(torch.default_generator.get_state(), state)
+
+
+def drawn_by(build):
+    """{name: tensor} built under fast_init(seed=1) with torch seeded 0, the same with torch
+    seeded 7, and with fast_init(seed=2)."""
+    runs = []
+    for fast_seed, torch_seed in ((1, 0), (1, 7), (2, 0)):
+        torch.manual_seed(torch_seed)
+        with ht.fast_init(seed=fast_seed):
+            model = build()
+        runs.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    return runs
+
+
+def timm_builder(name):
+    timm = pytest.importorskip("timm")  # imported before the block, as a program does
+    return lambda: timm.create_model(name)
+
+
+def torchvision_builder(name):
+    return getattr(pytest.importorskip("torchvision").models, name)
+
+
+def llama_builder():
+    transformers = pytest.importorskip("transformers")
+    return lambda: transformers.LlamaForCausalLM(tiny_llama_config())
+
+
+ZOO = {  # name -> a builder, its library imported
+    "timm vit_base_patch16_224": lambda: timm_builder("vit_base_patch16_224"),
+    "timm resnet50": lambda: timm_builder("resnet50"),
+    "timm efficientnet_b0": lambda: timm_builder("efficientnet_b0"),
+    "torchvision resnet50": lambda: torchvision_builder("resnet50"),
+    "torchvision swin_t": lambda: torchvision_builder("swin_t"),
+    "transformers llama": llama_builder,
+    "torch.nn Transformer": lambda: lambda: nn.Transformer(64, 4, 2, 2, 128, batch_first=True),
+}
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_every_random_value_of_a_model_zoo_comes_from_heinit_rs(name):
+    """A value that changes with torch's seed but not with fast_init's fell back to torch."""
+    ours, torch_seed_changed, our_seed_changed = drawn_by(ZOO[name]())
+    from_torch = sum(v.numel() for k, v in ours.items()
+                     if not torch.equal(v, torch_seed_changed[k]))
+    random = sum(v.numel() for k, v in ours.items() if not torch.equal(v, our_seed_changed[k]))
+    assert random > 0
+    assert from_torch == 0, f"{from_torch} of {random} random values came from torch"
+
+
+def test_trunc_normal_with_std_zero_raises_torchs_error_and_draws_nothing():
+    with pytest.raises(ZeroDivisionError):
+        nn.init.trunc_normal_(torch.zeros(16), std=0.0)  # torch alone
+    tensor, state = torch.zeros(16), torch.default_generator.get_state()
+    with ht.fast_init(), pytest.raises(ZeroDivisionError):
+        nn.init.trunc_normal_(tensor, std=0.0)
+    assert torch.equal(tensor, torch.zeros(16))
+    assert torch.equal(torch.default_generator.get_state(), state)
+
+
+def test_a_decorated_function_continues_one_stream_across_its_calls():
     def build():
         return nn.Linear(16, 8)
 
-    first, second = build(), build()
-    assert torch.equal(first.weight, second.weight) and restored()
+    decorated = ht.fast_init(seed=4)(build)
+    calls = [decorated().weight for _ in range(4)]
+    assert restored()
+    for i in range(4):
+        for j in range(i):
+            assert not torch.equal(calls[i], calls[j])  # no symmetry trap
+    rerun = ht.fast_init(seed=4)(build)  # the program run again
+    assert all(torch.equal(rerun().weight, weight) for weight in calls)
+    with ht.fast_init(seed=4):  # a with block starts the stream afresh, each time it is made
+        assert torch.equal(build().weight, calls[0])
 
 
 def test_another_thread_gets_torchs_own_values_while_one_is_inside():
@@ -355,10 +463,13 @@ def build_titan(layers=None):
     return model
 
 
-def test_torchtitan_pipeline_stage_gets_the_whole_models_values():
-    whole = ht.materialize(build_titan(), seed=2, init="model")
+@pytest.mark.parametrize("init", ["model", "callable"])
+def test_torchtitan_pipeline_stage_gets_the_whole_models_values(init):
+    if init == "callable":  # temporaries keyed by the initializing module's name, as "model"
+        init = lambda m: m.init_states(buffer_device=None)  # noqa: E731
+    whole = ht.materialize(build_titan(), seed=2, init=init)
     stage = build_titan(layers={3, 4, 5})  # the last stage: it keeps norm and lm_head
-    ht.materialize(stage, seed=2, init="model")
+    ht.materialize(stage, seed=2, init=init)
     stage_parameters = dict(stage.named_parameters())
     whole_parameters = dict(whole.named_parameters())
     assert len(stage_parameters) > 10

@@ -13,7 +13,9 @@ stack); every other thread gets torch's own functions.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import torch
@@ -44,6 +46,8 @@ _ORIGINAL_TENSOR_METHODS = {name: torch.Tensor.__dict__.get(name, _MISSING)
 _TORCH_NORMAL = torch.Tensor.normal_
 _TORCH_UNIFORM = torch.Tensor.uniform_
 _TORCH_TRUNC_NORMAL = _torch_init._no_grad_trunc_normal_
+_TORCH_FACTORIES = {name: getattr(torch, name)
+                    for name in ("rand", "randn", "rand_like", "randn_like", "normal")}
 
 
 def _redirect() -> Redirect | None:
@@ -62,6 +66,8 @@ def _redirected(redirect: Redirect, tensor: torch.Tensor, initializer: str,
                 arguments: tuple[object, ...], generator: torch.Generator | None) -> bool:
     """Fill `tensor` from heinit_rs as the redirect says; False where heinit_rs refuses the
     arguments (nothing drawn or written), so that torch runs and raises its own error."""
+    if _torch_rejects(tensor, initializer, arguments):
+        return False
     if redirect.keys is not None:
         source: int | StreamSource = redirect.keys.source_for(tensor)
     elif generator is not None or redirect.seed is None:
@@ -73,6 +79,71 @@ def _redirected(redirect: Redirect, tensor: torch.Tensor, initializer: str,
     except (ValueError, TypeError):
         return False
     return True
+
+
+def _torch_rejects(tensor: torch.Tensor, initializer: str,
+                   arguments: tuple[object, ...]) -> bool:
+    """Arguments that heinit_rs takes but torch refuses: U(a, b) wider than the dtype's range,
+    a truncated normal of std 0 (torch divides by it)."""
+    try:
+        numbers = [float(value) for value in arguments if not isinstance(value, str)]
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    if initializer == "uniform_":
+        return numbers[1] - numbers[0] > torch.finfo(tensor.dtype).max
+    return initializer == "trunc_normal_" and numbers[1] == 0
+
+
+def _made_and_filled(redirect: Redirect, empty: Callable[..., torch.Tensor], args: Any,
+                     kwargs: dict[str, Any], initializer: str,
+                     arguments: tuple[object, ...]) -> torch.Tensor | None:
+    """A random factory's tensor (torch.rand, randn, their _like forms, normal(m, s, size)),
+    made empty and filled by heinit_rs; None where torch must make it itself."""
+    if "out" in kwargs or "names" in kwargs:
+        return None
+    kwargs = dict(kwargs)
+    generator = kwargs.pop("generator", None)
+    requires_grad = kwargs.pop("requires_grad", False)
+    try:
+        tensor = empty(*args, **kwargs)
+    except (TypeError, RuntimeError):
+        return None
+    if not _redirectable(tensor) or not _redirected(redirect, tensor, initializer, arguments,
+                                                    generator):
+        return None
+    return tensor.requires_grad_(requires_grad)
+
+
+def _factory(name: str, empty: Callable[..., torch.Tensor],
+             initializer: str) -> Callable[..., torch.Tensor]:
+    original = getattr(torch, name)
+    arguments = (0.0, 1.0)
+
+    def made(*args: Any, **kwargs: Any) -> torch.Tensor:
+        redirect = _redirect()
+        if redirect is not None:
+            tensor = _made_and_filled(redirect, empty, args, kwargs, initializer, arguments)
+            if tensor is not None:
+                return tensor
+        return original(*args, **kwargs)  # type: ignore[no-any-return]
+    made.__wrapped__ = original  # type: ignore[attr-defined]
+    return made
+
+
+def _fast_normal(*args: Any, **kwargs: Any) -> torch.Tensor:
+    """torch.normal(mean, std, size, ...) with number mean and std; other forms are torch's."""
+    redirect = _redirect()
+    if redirect is not None:
+        named = dict(zip(("mean", "std", "size"), args))
+        rest = {key: value for key, value in kwargs.items() if key not in ("mean", "std", "size")}
+        named.update({key: kwargs[key] for key in ("mean", "std", "size") if key in kwargs})
+        if len(args) <= 3 and set(named) == {"mean", "std", "size"} and all(
+                isinstance(named[key], (int, float)) for key in ("mean", "std")):
+            tensor = _made_and_filled(redirect, torch.empty, (named["size"],), rest, "normal_",
+                                      (named["mean"], named["std"]))
+            if tensor is not None:
+                return tensor
+    return _TORCH_FACTORIES["normal"](*args, **kwargs)  # type: ignore[no-any-return]
 
 
 def _fast_normal_(self: torch.Tensor, mean: float = 0.0, std: float = 1.0, *,
@@ -108,6 +179,24 @@ def _fast_trunc_normal_(tensor: torch.Tensor, mean: float, std: float, a: float,
         tensor, mean, std, a, b, generator=generator)
 
 
+def _fast_timm_trunc_normal_(tensor: torch.Tensor, mean: float, std: float, a: float,
+                             b: float) -> torch.Tensor:
+    return _fast_trunc_normal_(tensor, mean, std, a, b)
+
+
+_FAST_FACTORIES = {
+    "rand": _factory("rand", torch.empty, "uniform_"),
+    "randn": _factory("randn", torch.empty, "normal_"),
+    "rand_like": _factory("rand_like", torch.empty_like, "uniform_"),
+    "randn_like": _factory("randn_like", torch.empty_like, "normal_"),
+    "normal": _fast_normal,
+}
+# timm's trunc_normal_, trunc_normal_tf_, variance_scaling_ and lecun_normal_ (whichever way
+# they are bound) draw through this helper, looked up in timm's module at call time.
+_TIMM_WEIGHT_INIT = "timm.layers.weight_init"
+_timm_original: list[Any] = []
+
+
 def _install_patches() -> None:
     global _patch_users
     with _patch_lock:
@@ -115,6 +204,12 @@ def _install_patches() -> None:
             torch.Tensor.normal_ = _fast_normal_  # type: ignore[method-assign, assignment, unused-ignore]
             torch.Tensor.uniform_ = _fast_uniform_  # type: ignore[method-assign, assignment, unused-ignore]
             _torch_init._no_grad_trunc_normal_ = _fast_trunc_normal_
+            for name, patched in _FAST_FACTORIES.items():
+                setattr(torch, name, patched)
+            timm_init = sys.modules.get(_TIMM_WEIGHT_INIT)
+            if timm_init is not None and callable(getattr(timm_init, "_trunc_normal_", None)):
+                _timm_original.append((timm_init, timm_init._trunc_normal_))
+                timm_init._trunc_normal_ = _fast_timm_trunc_normal_
         _patch_users += 1
 
 
@@ -129,29 +224,40 @@ def _remove_patches() -> None:
                 else:
                     setattr(torch.Tensor, name, original)
             _torch_init._no_grad_trunc_normal_ = _TORCH_TRUNC_NORMAL
+            for name, original in _TORCH_FACTORIES.items():
+                setattr(torch, name, original)
+            while _timm_original:
+                timm_init, helper = _timm_original.pop()
+                timm_init._trunc_normal_ = helper
 
 
 class fast_init(contextlib.ContextDecorator):
     """Inside this block (or decorated function), every random initialization of a float tensor
     is filled by heinit_rs, with the distribution and parameters the code asked for: torch.nn.init's
     uniform_, normal_, trunc_normal_, kaiming_* and xavier_* however they are reached (copies,
-    functools.partial objects, transformers' TORCH_INIT_FUNCTIONS), and Tensor.normal_ and
-    Tensor.uniform_.
+    functools.partial objects, transformers' TORCH_INIT_FUNCTIONS), Tensor.normal_ and
+    Tensor.uniform_, the factories torch.rand, torch.randn, torch.rand_like, torch.randn_like
+    and torch.normal(mean, std, size) (called as ``torch.X``), and timm's trunc_normal_,
+    trunc_normal_tf_, variance_scaling_ and lecun_normal_ (when timm is imported).
 
     Keys come as heinit_rs.torch takes them: from the call's ``generator=``, else one 64-bit
-    draw from torch's default generator, so ``torch.manual_seed(s)`` reproduces a run; with
-    ``seed=s``, from a fresh ``heinit_rs.Generator(s)`` each time the block is entered. CPU
-    tensors are filled in place, other devices through a CPU staging copy, meta tensors left
-    alone. torch keeps everything else: non-float tensors, ``zeros_``/``ones_``/``constant_``,
-    ``torch.randn``, dropout, tensors under torch.compile/FakeTensorMode/vmap, and any call
-    whose arguments heinit_rs refuses (torch then raises its own error). ``orthogonal_`` and
+    draw from torch's default generator per fill, so ``torch.manual_seed(s)`` reproduces a run
+    (torch's generator advances by one draw per fill, where torch's own kernels advance it by
+    one or more per value); with ``seed=s``, from ``heinit_rs.Generator(s)``, made once per
+    fast_init object: a decorated function continues one stream across its calls (consecutive
+    calls differ, a rerun of the program repeats them), and each ``with fast_init(seed=s)``
+    starts it afresh. CPU tensors are filled in place, other devices through a CPU staging
+    copy, meta tensors left alone. torch keeps everything else: non-float tensors,
+    ``zeros_``/``ones_``/``constant_``, integer generators, dropout, tensors under
+    torch.compile/FakeTensorMode/vmap, and any call whose arguments heinit_rs or torch refuses
+    (torch then raises its own error, with nothing drawn or written). ``orthogonal_`` and
     ``sparse_`` keep their own algorithm but draw their normals through ``Tensor.normal_``, so
     from heinit_rs.
 
     The redirect is per thread, like torch's function modes: the patched functions are global
     while any thread is inside a block, but act only for threads inside one; another thread
-    gets torch's own values. On exit (also when the block raises) torch.Tensor and
-    torch.nn.init are restored exactly. Blocks nest; the innermost one decides.
+    gets torch's own values. On exit (also when the block raises) torch, torch.Tensor,
+    torch.nn.init and timm are restored exactly. Blocks nest; the innermost one decides.
 
     Parameters
     ----------
@@ -171,9 +277,10 @@ class fast_init(contextlib.ContextDecorator):
     def __init__(self, seed: int | None = None) -> None:
         self.seed = None if seed is None else check_seed(seed, what="an int in [0, 2**64 - 1] "
                                                                     "or None")
+        self.generator = None if self.seed is None else Generator(self.seed)
 
     def __enter__(self) -> fast_init:
-        enter(Redirect(None if self.seed is None else Generator(self.seed), None))
+        enter(Redirect(self.generator, None))
         return self
 
     def __exit__(self, *exc: object) -> None:
