@@ -12,8 +12,11 @@ Rows, each timed in this one process, alternating between the variants, best of 
   unties the embedding from the output layer, so 769M after it) built on the meta device,
   ``to_empty``, then ``init_states()``, with torch alone and inside ``fast_init()`` (only
   ``init_states`` is timed).
+- timm and torchvision: ``vit_base_patch16_224`` / ``vit_b_16`` (86M parameters) and
+  ``resnet50`` (26M) constructed on the CPU with torch alone, inside ``fast_init()``, and as
+  ``deferred_init`` + ``materialize(init="model")`` (the constructor recorded on meta, replayed).
 
-Needs torch, transformers and torchtitan (``pip install '.[frameworks]'``).
+Needs torch, transformers, torchtitan, timm and torchvision (``pip install '.[frameworks]'``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 
-NEEDS = ("torch", "transformers", "torchtitan")
+NEEDS = ("torch", "transformers", "torchtitan", "timm", "torchvision")
 if missing := [name for name in NEEDS if importlib.util.find_spec(name) is None]:
     sys.exit(f"benches/models.py needs {', '.join(NEEDS)}; {', '.join(missing)} not installed: "
              "pip install '.[frameworks]' in the checkout")
@@ -97,6 +100,32 @@ def torchtitan_init(fast: bool) -> Callable[[], float]:
     return run
 
 
+def vision_models() -> dict[str, Callable[[], torch.nn.Module]]:
+    import timm
+    import torchvision
+
+    return {
+        "timm vit_base_patch16_224": lambda: timm.create_model("vit_base_patch16_224"),
+        "timm resnet50": lambda: timm.create_model("resnet50"),
+        "torchvision vit_b_16": torchvision.models.vit_b_16,
+        "torchvision resnet50": torchvision.models.resnet50,
+    }
+
+
+def construction(build: Callable[[], torch.nn.Module], how: str) -> Callable[[], float]:
+    def run() -> float:
+        start = time.perf_counter()
+        if how == "deferred_init":
+            model = ht.materialize(ht.deferred_init(build), "cpu", init="model")
+        else:
+            with ht.fast_init() if how == "fast_init" else contextlib.nullcontext():
+                model = build()
+        elapsed = time.perf_counter() - start
+        del model
+        return elapsed
+    return run
+
+
 def parameters_of(build: Callable[[], torch.nn.Module]) -> int:
     with torch.device("meta"):
         return sum(p.numel() for p in build().parameters())
@@ -126,6 +155,12 @@ def main() -> None:
         "floor": transformers_floor}, args.repeat)
     titan_rows = best_alternating({"torch": torchtitan_init(False),
                                    "fast_init": torchtitan_init(True)}, args.repeat)
+    vision_rows = {}
+    for name, build in vision_models().items():
+        build()  # warm up: timm and torchvision import and cache on the first build
+        vision_rows[name] = {"parameters": parameters_of(build), **best_alternating(
+            {how: construction(build, how) for how in ("torch", "fast_init", "deferred_init")},
+            args.repeat)}
     result = {
         "cpu": platform.processor() or platform.machine(),
         "simd_path": heinit_rs._core.get_simd_path(),
@@ -134,6 +169,7 @@ def main() -> None:
         "transformers_llama": {"parameters": llama_parameters, **transformers_rows},
         "torchtitan_llama3_1b_4_layers_init_states": {"parameters": titan_parameters,
                                                        **titan_rows},
+        **vision_rows,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -151,6 +187,11 @@ def main() -> None:
           f"init_states():")
     print(f"  torch alone      {tt:7.2f} s")
     print(f"  fast_init()      {tf:7.2f} s   {tt / tf:5.1f}x faster")
+    for name, row in vision_rows.items():
+        print(f"{name}, {row['parameters'] / 1e6:.0f}M parameters, construction:")
+        print(f"  torch alone      {row['torch']:7.2f} s")
+        for how in ("fast_init", "deferred_init"):
+            print(f"  {how + '()':<16} {row[how]:7.2f} s   {row['torch'] / row[how]:5.1f}x faster")
 
 
 if __name__ == "__main__":

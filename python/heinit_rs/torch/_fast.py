@@ -86,7 +86,8 @@ def _torch_rejects(tensor: torch.Tensor, initializer: str,
     """Arguments that heinit_rs takes but torch refuses: U(a, b) wider than the dtype's range,
     a truncated normal of std 0 (torch divides by it)."""
     try:
-        numbers = [float(value) for value in arguments if not isinstance(value, str)]
+        numbers = [float(value) for value in arguments  # type: ignore[arg-type]
+                   if not isinstance(value, str)]
     except (TypeError, ValueError, RuntimeError):
         return False
     if initializer == "uniform_":
@@ -209,7 +210,7 @@ def _install_patches() -> None:
             timm_init = sys.modules.get(_TIMM_WEIGHT_INIT)
             if timm_init is not None and callable(getattr(timm_init, "_trunc_normal_", None)):
                 _timm_original.append((timm_init, timm_init._trunc_normal_))
-                timm_init._trunc_normal_ = _fast_timm_trunc_normal_
+                setattr(timm_init, "_trunc_normal_", _fast_timm_trunc_normal_)
         _patch_users += 1
 
 
@@ -228,7 +229,7 @@ def _remove_patches() -> None:
                 setattr(torch, name, original)
             while _timm_original:
                 timm_init, helper = _timm_original.pop()
-                timm_init._trunc_normal_ = helper
+                setattr(timm_init, "_trunc_normal_", helper)
 
 
 class fast_init(contextlib.ContextDecorator):

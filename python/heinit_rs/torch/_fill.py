@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -117,7 +118,8 @@ def _share_elements(one: np.ndarray | None, other: np.ndarray | None) -> bool:
     if one is None or other is None:
         return True
     try:
-        return bool(np.shares_memory(one, other, max_work=100_000))
+        shares: Any = np.shares_memory  # numpy's stubs allow max_work -1 or 0 only
+        return bool(shares(one, other, max_work=100_000))
     except np.exceptions.TooHardError:
         return True
 

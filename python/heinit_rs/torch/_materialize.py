@@ -132,13 +132,14 @@ def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
             f"initialization: build it with heinit_rs.torch.deferred_init({type(module).__name__}"
             f", ...) so that what its constructor does is replayed, or pass init='reset' for "
             f"each module's reset_parameters() (torch's defaults)")
-    source = module_source(module, generator, seed) if init == "he" else \
-        _name_key_source(generator, seed)
+    source: int | StreamSource = module_source(module, generator, seed) if init == "he" \
+        else _name_key_source(generator, seed)
     with _draws_nothing_on_failure(source):
         if init == "he":
             module.to_empty(device=target)
             tensors = dict(module.named_parameters())
             versions = {name: tensor._version for name, tensor in tensors.items()}
+            assert not isinstance(source, int)  # module_source gives a StreamSource
             init_he(module, source, nonlinearity, a, mode)
             untouched = [name for name, tensor in tensors.items()
                          if tensor._version == versions[name]]

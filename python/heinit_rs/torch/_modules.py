@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -133,18 +134,18 @@ def _init_parametrized_weight(layer: torch.nn.Module, where: str, source: Stream
                               nonlinearity: str, a: float, mode: str) -> None:
     """Set a parametrized weight to a He-initialized value through its right_inverse, and
     check that the effective weight is that value; if not, put the originals back and raise."""
-    parametrization = layer.parametrizations["weight"]
+    parametrization: Any = getattr(layer, "parametrizations")["weight"]
     originals = {name: tensor.detach().clone()
                  for name, tensor in parametrization.named_parameters(recurse=False)}
     with torch.no_grad():
-        like = layer.weight
+        like: torch.Tensor = getattr(layer, "weight")
     value = torch.empty(like.shape, dtype=like.dtype, device=like.device)
     fill(value, "kaiming_normal_", source, None, None, (a, mode, nonlinearity))
     kinds = ", ".join(type(p).__name__ for p in parametrization)
     try:
         with torch.no_grad():
             setattr(layer, "weight", value)
-            effective = layer.weight
+            effective: torch.Tensor = getattr(layer, "weight")
         exact = torch.allclose(effective.float(), value.float(), rtol=1e-3, atol=1e-6)
     except (NotImplementedError, RuntimeError) as error:
         _restore(parametrization, originals)
@@ -161,7 +162,7 @@ def _init_parametrized_weight(layer: torch.nn.Module, where: str, source: Stream
 def _restore(parametrization: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for name, tensor in parametrization.named_parameters(recurse=False):
-            tensor.set_(originals[name])
+            tensor.set_(originals[name])  # type: ignore[call-overload, unused-ignore]
 
 
 # ---------------------------------------------------------------------------------------------

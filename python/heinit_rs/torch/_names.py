@@ -100,9 +100,9 @@ def model_init_entry(module: torch.nn.Module,
     if callable(getattr(module, "initialize_weights", None)) and \
             callable(getattr(module, "_init_weights", None)):
         def transformers_init() -> None:
-            module.initialize_weights()
+            getattr(module, "initialize_weights")()
             if callable(getattr(module, "tie_weights", None)):
-                module.tie_weights()
+                getattr(module, "tie_weights")()
         return transformers_init
     init_states = getattr(module, "init_states", None)
     if callable(init_states):

@@ -31,10 +31,13 @@ _LIBRARIES: list[Any] = []  # torch unregisters a Library's ops when it is colle
 def register_ops() -> None:
     if hasattr(torch.ops.heinit_rs, "normal_"):  # this module was imported again
         return
-    library = torch.library.Library("heinit_rs", "FRAGMENT")
+    library = torch.library.Library(  # type: ignore[no-untyped-call, unused-ignore]
+        "heinit_rs", "FRAGMENT")
     for name, arguments in OPS.items():
-        library.define(f"{name}(Tensor(a!) tensor, {arguments}, Generator? generator) -> ()")
-        library.impl(name, functools.partial(_run_op, name), "CompositeExplicitAutograd")
+        library.define(  # type: ignore[no-untyped-call, unused-ignore]
+            f"{name}(Tensor(a!) tensor, {arguments}, Generator? generator) -> ()")
+        library.impl(  # type: ignore[no-untyped-call, unused-ignore]
+            name, functools.partial(_run_op, name), "CompositeExplicitAutograd")
         torch.library.register_fake(f"heinit_rs::{name}", _fake_op, lib=library)
         torch.library.register_vmap(f"heinit_rs::{name}", functools.partial(_refuse_vmap, name),
                                     lib=library)

@@ -21,8 +21,6 @@ from torch.utils import _pytree as pytree
 from torch.utils._device import DeviceContext
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from heinit_rs._random import FixedStream
-from heinit_rs.torch._fill import FLOAT_DTYPES
 
 _META = torch.device("meta")
 _aten = torch.ops.aten
@@ -84,9 +82,9 @@ def tensors_in(tree: Any) -> Iterator[torch.Tensor]:
     return (leaf for leaf in pytree.tree_leaves(tree) if isinstance(leaf, torch.Tensor))
 
 
-class _Recorder(TorchDispatchMode):
+class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call, misc, unused-ignore]
     def __init__(self, record: Record) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
         self.record = record
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
@@ -114,7 +112,7 @@ class _Recorder(TorchDispatchMode):
         self.record.nodes.append(node)
 
 
-class _MetaDevice(DeviceContext):
+class _MetaDevice(DeviceContext):  # type: ignore[misc, unused-ignore]
     """torch.device("meta"), except that tensors made from data keep their values."""
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (),
@@ -122,7 +120,8 @@ class _MetaDevice(DeviceContext):
         kwargs = kwargs or {}
         if func in _DATA_CONSTRUCTORS and kwargs.get("device") is None:
             return func(*args, **kwargs).to(_META)
-        return super().__torch_function__(func, types, args, kwargs)
+        return super().__torch_function__(  # type: ignore[no-untyped-call, unused-ignore]
+            func, types, args, kwargs)
 
 
 def recorder() -> _Recorder | None:

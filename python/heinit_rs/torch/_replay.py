@@ -158,6 +158,6 @@ def _install(module: torch.nn.Module, state: _Replay) -> None:
                     parameters[id(tensor)] = torch.nn.Parameter(
                         state.resolve(tensor), requires_grad=tensor.requires_grad)
                 layer._parameters[name] = parameters[id(tensor)]
-        for name, tensor in list(layer._buffers.items()):
-            if tensor is not None and tensor.is_meta:
-                layer._buffers[name] = state.resolve(tensor)
+        for name, buffer in list(layer._buffers.items()):
+            if buffer is not None and buffer.is_meta:
+                layer._buffers[name] = state.resolve(buffer)
