@@ -224,6 +224,26 @@ def _xavier_distribution(uniform: bool, shape: tuple[int, ...], gain: float,
     return Uniform(-math.sqrt(3.0) * std, math.sqrt(3.0) * std) if uniform else Normal(0.0, std)
 
 
+def torch_uniform(initializer: str, shape: tuple[int, ...],
+                  arguments: tuple[object, ...]) -> tuple[Uniform, Arguments]:
+    """The U(a, b) that torch's `initializer` (uniform_, kaiming_uniform_ or xavier_uniform_)
+    with its positional `arguments` draws for a weight of `shape`, and what it is because of."""
+    if initializer == "uniform_":
+        a, b = arguments
+        return Uniform(as_real("a", a), as_real("b", b)), (("a", a), ("b", b))
+    if initializer == "kaiming_uniform_":
+        slope, mode, nonlinearity = arguments
+        distribution = _kaiming_distribution(True, shape, slope, mode,  # type: ignore[arg-type]
+                                             nonlinearity, "torch")  # type: ignore[arg-type]
+        because = _kaiming_because(nonlinearity, slope)  # type: ignore[arg-type]
+    else:
+        (gain,) = arguments
+        distribution = _xavier_distribution(True, shape, gain, "torch")  # type: ignore[arg-type]
+        because = (("gain", gain),)
+    assert isinstance(distribution, Uniform)
+    return distribution, because
+
+
 # ---------------------------------------------------------------------------------------------
 # torch.nn.init, in place
 

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch", reason="heinit_rs.torch needs torch (pip in
 import heinit_rs  # noqa: E402
 import heinit_rs.torch as init  # noqa: E402
 
+stats = pytest.importorskip("scipy.stats")
 MASK = 2**64 - 1
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 # The seven random initializers with arguments, and the NumPy API function that fills alike.
@@ -41,7 +42,32 @@ def numpy_fill(name, shape, dtype, seed, **kwargs):
                    torch.float16: np.float16}.get(dtype)
     if numpy_dtype is None:
         numpy_dtype = pytest.importorskip("ml_dtypes").bfloat16
+    if dtype in (torch.float16, torch.bfloat16) and name.endswith("uniform_"):
+        wide = getattr(heinit_rs, name)(np.empty(shape, np.float32), **kwargs, seed=seed)
+        return half_open(wide, numpy_dtype, *torch_uniform_bounds(name, shape, kwargs))
     return getattr(heinit_rs, name)(np.empty(shape, numpy_dtype), **kwargs, seed=seed)
+
+
+def torch_uniform_bounds(name, shape, kwargs):
+    """torch.nn.init's U(a, b) for `name`, from torch's own fans and gains."""
+    if name == "uniform_":
+        return kwargs.get("a", 0.0), kwargs.get("b", 1.0)
+    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+    if name == "kaiming_uniform_":
+        bound = torch.nn.init.calculate_gain("leaky_relu", kwargs.get("a", 0)) * math.sqrt(
+            3 / fan_in)
+    else:
+        bound = kwargs.get("gain", 1.0) * math.sqrt(6 / (fan_in + fan_out))
+    return -bound, bound
+
+
+def half_open(wide, numpy_dtype, a, b):
+    """torch's 16-bit uniform: the float32 values rounded to nearest, b (rounded) wrapped to
+    a (rounded)."""
+    values = wide.astype(numpy_dtype)
+    low, high = np.float32(a).astype(numpy_dtype), np.float32(b).astype(numpy_dtype)
+    values[values == high] = low
+    return values
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -116,10 +142,10 @@ def test_torch_std_and_bounds(dtype):
     fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(tensor)
     std = torch.nn.init.calculate_gain("leaky_relu", 0) / math.sqrt(fan_out)
     assert as_numpy(tensor).std() == pytest.approx(std, rel=0.01)
-    bound = 1 / math.sqrt(fan_in)
+    bound = float(torch.tensor(1 / math.sqrt(fan_in), dtype=dtype))  # rounded, as torch's
     values = as_numpy(init.kaiming_uniform_(torch.empty(512, 256, 3, dtype=dtype),
                                             a=math.sqrt(5), seed=1))
-    assert np.abs(values).max() <= bound and np.abs(values).max() > 0.99 * bound
+    assert -bound <= values.min() < -0.99 * bound and 0.99 * bound < values.max() < bound
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
@@ -138,6 +164,26 @@ def test_the_truncated_normal_stays_inside_without_piling_up_at_a_bound(dtype):
     expected = n * 2 * (phi(0.5) - phi(0.5 - half_ulp)) / (phi(0.5) - phi(-0.5))
     at_bound = np.count_nonzero(np.abs(values) == 0.5)
     assert abs(at_bound - expected) < 5 * math.sqrt(expected), (at_bound, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_a_16_bit_uniform_is_half_open_and_distributed_as_torchs(dtype):
+    """torch rounds a float32 U(a, b) value to the format and wraps b (rounded) to a: [a, b)."""
+    n = 10**6
+    ours = init.uniform_(torch.empty(n, dtype=dtype), 0.0, 1.0, seed=3)
+    assert ours.max() < 1 and ours.min() >= 0
+    torch.manual_seed(0)
+    layer = torch.empty(4096, 1024, dtype=dtype)
+    theirs = torch.nn.init.kaiming_uniform_(layer.clone(), a=math.sqrt(5))
+    ours = init.kaiming_uniform_(layer.clone(), a=math.sqrt(5), seed=4)
+    p = stats.ks_2samp(as_numpy(ours).ravel(), as_numpy(theirs).ravel()).pvalue
+    assert p > 1e-4, p  # the stream rounded to nearest and clamped gave p = 1.4e-7 (bfloat16)
+    # -bound holds its half cell and the wrapped one above: 1/512 of the values in bfloat16
+    low = as_numpy(ours).min()
+    assert low == as_numpy(theirs).min() == -1 / 32
+    expected = ours.numel() * (2.0**-13 if dtype is torch.bfloat16 else 2.0**-16) / (2 / 32)
+    at_low = np.count_nonzero(as_numpy(ours) == low)
+    assert abs(at_low - expected) < 5 * math.sqrt(expected), (at_low, expected)
 
 
 def test_rejected_calls_raise_and_draw_nothing():

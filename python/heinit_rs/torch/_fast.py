@@ -91,7 +91,7 @@ def _torch_rejects(tensor: torch.Tensor, initializer: str,
     except (TypeError, ValueError, RuntimeError):
         return False
     if initializer == "uniform_":
-        return numbers[1] - numbers[0] > torch.finfo(tensor.dtype).max
+        return bool(numbers[1] - numbers[0] > torch.finfo(tensor.dtype).max)
     return initializer == "trunc_normal_" and numbers[1] == 0
 
 
@@ -126,7 +126,7 @@ def _factory(name: str, empty: Callable[..., torch.Tensor],
             tensor = _made_and_filled(redirect, empty, args, kwargs, initializer, arguments)
             if tensor is not None:
                 return tensor
-        return original(*args, **kwargs)  # type: ignore[no-any-return]
+        return original(*args, **kwargs)  # type: ignore[no-any-return, unused-ignore]
     made.__wrapped__ = original  # type: ignore[attr-defined]
     return made
 
@@ -144,7 +144,7 @@ def _fast_normal(*args: Any, **kwargs: Any) -> torch.Tensor:
                                       (named["mean"], named["std"]))
             if tensor is not None:
                 return tensor
-    return _TORCH_FACTORIES["normal"](*args, **kwargs)  # type: ignore[no-any-return]
+    return _TORCH_FACTORIES["normal"](*args, **kwargs)  # type: ignore[no-any-return, unused-ignore]
 
 
 def _fast_normal_(self: torch.Tensor, mean: float = 0.0, std: float = 1.0, *,

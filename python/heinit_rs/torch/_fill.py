@@ -11,6 +11,7 @@ import torch
 
 from heinit_rs import _initializers
 from heinit_rs._checks import bfloat16_dtype
+from heinit_rs._distributions import check_fits
 from heinit_rs._random import MAX_SEED, Generator, StreamSource, check_seed
 from heinit_rs.torch._dtensor import dtensor_shard, is_dtensor
 
@@ -142,6 +143,33 @@ def _release(claim: tuple[str, tuple[int, int], np.ndarray | None]) -> None:
         _writing.remove(claim)
 
 
+# torch's float16 and bfloat16 uniform_ rounds a float32 U(a, b) value to the format, to
+# nearest, and a value that rounds to b becomes a (rounded): [a, b), where the NumPy API's
+# 16-bit uniform keeps the values rounding to b inside [a, b] (docs/stream-spec.md).
+_HALF_OPEN = (torch.float16, torch.bfloat16)
+_UNIFORMS = ("uniform_", "kaiming_uniform_", "xavier_uniform_")
+
+
+def _half_open_uniform(view: np.ndarray, initializer: str, arguments: tuple[object, ...],
+                       source: int | StreamSource, global_shape: Sequence[int] | None,
+                       index: Index) -> None:
+    """A float16/bfloat16 `view` filled as torch fills it: the float32 fill of the same
+    U(a, b) (one draw), rounded to nearest even, a value equal to b (rounded) set to a
+    (rounded)."""
+    shape = tuple(global_shape) if global_shape is not None else view.shape
+    distribution, because = _initializers.torch_uniform(initializer, shape, arguments)
+    check_fits(distribution, view.dtype, because)
+    wide = np.empty(view.shape, np.float32)
+    _initializers.uniform_(wide, distribution.a, distribution.b, seed=source,
+                           global_shape=global_shape, index=index)
+    values = wide.astype(view.dtype)
+    low, high = (np.asarray(bound).astype(view.dtype)
+                 for bound in (distribution.a, distribution.b))
+    if high > low:
+        values[values == high] = low
+    view[...] = values
+
+
 def fill_memory(target: torch.Tensor, initializer: str, source: int | StreamSource,
                 global_shape: Sequence[int] | None, index: Index,
                 arguments: tuple[object, ...]) -> torch.Tensor:
@@ -168,13 +196,17 @@ def fill_memory(target: torch.Tensor, initializer: str, source: int | StreamSour
     arguments = tuple([value.item() if isinstance(value, torch.Tensor) and value.dim() == 0
                        else value for value in arguments])
     view = numpy_view(written)
+    half_open = initializer in _UNIFORMS and local.dtype in _HALF_OPEN
     claim = (str(local.device), _byte_span(local), view if on_cpu else None) \
         if local.numel() else None
     if claim is not None:
         _claim(claim)
     try:
-        getattr(_initializers, initializer)(view, *arguments, seed=source,
-                                            global_shape=global_shape, index=index)
+        if half_open:
+            _half_open_uniform(view, initializer, arguments, source, global_shape, index)
+        else:
+            getattr(_initializers, initializer)(view, *arguments, seed=source,
+                                                global_shape=global_shape, index=index)
     finally:
         if claim is not None:
             _release(claim)
