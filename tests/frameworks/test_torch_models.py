@@ -538,6 +538,20 @@ FSDP_WORKER = textwrap.dedent("""
             assert type(p).__name__ == "DTensor", name
             assert torch.equal(p.full_tensor(), q), name
             checked += 1
+        # deferred_init's record replayed under FSDP2: a model that initializes in __init__
+        # (torchvision's resnet18) and transformers' Llama, each rank its block of the whole
+        import torchvision
+        for build in (lambda: torchvision.models.resnet18(num_classes=10),
+                      lambda: LlamaForCausalLM(config)):
+            sharded, whole = ht.deferred_init(build), ht.deferred_init(build)
+            fully_shard(sharded, mesh=mesh)
+            assert all(type(p).__name__ == "DTensor" for p in sharded.parameters())
+            ht.materialize(sharded, "cpu", seed=9, init="model")
+            ht.materialize(whole, "cpu", seed=9, init="model")
+            for (name, p), q in zip(sharded.state_dict().items(), whole.state_dict().values()):
+                full = p.full_tensor() if type(p).__name__ == "DTensor" else p
+                assert torch.equal(full, q), name
+                checked += 1
         dist.barrier()
         if rank == 0:
             print(f"fsdp name keys ok {checked}", flush=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="heinit_rs.torch needs torch (pip install torch)")
+import heinit_rs  # noqa: E402
 import heinit_rs.torch as init  # noqa: E402
 from heinit_rs import _initializers  # noqa: E402
 from heinit_rs.torch import _ops  # noqa: E402
@@ -339,8 +340,75 @@ def test_vmap_gives_a_clear_error():
         torch.vmap(lambda x: init.normal_(x))(torch.empty(4, 3))
 
 
-def test_seed_is_refused_under_a_transform_with_a_clear_error():
+@pytest.mark.parametrize("where", [
+    {"seed": 7},
+    {"seed": 2**64 - 1},  # a key with the top bit set: int64 in the op's schema
+    {"seed": 7, "global_shape": (40, 32), "index": (slice(8, 24), slice(None))},
+    {"seed": 7, "global_shape": (3, 16, 32), "index": (1, slice(0, 16))},  # an int index
+], ids=["seed", "top-bit seed", "block", "int index"])
+@pytest.mark.parametrize("fullgraph", [True, False])
+def test_seed_global_shape_and_index_under_torch_compile_give_the_eager_bits(where, fullgraph):
+    torch._dynamo.reset()
+
+    def build(weight):
+        init.kaiming_normal_(weight, **where)
+        return weight * 1
+
+    eager = build(torch.empty(16, 32)).clone()
+    assert torch.equal(torch.compile(build, fullgraph=fullgraph)(torch.empty(16, 32)), eager)
+
+
+def test_seed_global_shape_and_index_under_fake_tensor_mode():
+    from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+
+    with FakeTensorMode():
+        out = init.normal_(torch.empty(4, 8), seed=1, global_shape=(8, 8), index=slice(4, 8))
+        assert isinstance(out, FakeTensor)
+        with pytest.raises(IndexError, match="out of bounds"):  # checked while tracing
+            init.normal_(torch.empty(8), seed=1, global_shape=(2, 8), index=5)
+
+
+def test_a_heinit_rs_generator_is_refused_under_a_transform_with_a_clear_error():
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    with FakeTensorMode(), pytest.raises(ValueError, match="seed=, global_shape= and index="):
-        init.normal_(torch.empty(4), seed=1)
+    with FakeTensorMode(), pytest.raises(ValueError, match="pass an int seed= or a "
+                                                           "torch.Generator"):
+        init.normal_(torch.empty(4), seed=heinit_rs.Generator(1))
+
+
+def test_torch_compile_without_fullgraph_graph_breaks_cleanly_with_a_generator():
+    """It recursed (_fill -> op -> _fill) until Python's limit."""
+    torch._dynamo.reset()
+
+    def build(x, generator):
+        init.normal_(x, generator=generator)
+        return x * 2
+
+    compiled = torch.compile(build)(torch.empty(8), torch.Generator().manual_seed(0))
+    eager = init.normal_(torch.empty(8), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(compiled, eager * 2)
+
+
+def test_an_exported_program_that_fills_saves_and_loads(tmp_path):
+    class Noisy(nn.Module):
+        def forward(self, x):
+            noise = torch.empty_like(x)
+            init.normal_(noise)
+            return x + noise
+
+    program = torch.export.export(Noisy(), (torch.zeros(4),))
+    torch.export.save(program, tmp_path / "noisy.pt2")
+    loaded = torch.export.load(tmp_path / "noisy.pt2").module()
+    torch.manual_seed(3)
+    out = loaded(torch.zeros(4))
+    torch.manual_seed(3)
+    assert torch.equal(out, init.normal_(torch.empty(4)))
+
+
+def test_functionalize_says_it_cannot():
+    from torch.func import functionalize
+
+    with pytest.raises(RuntimeError, match="cannot run under torch.func.functionalize"):
+        functionalize(lambda x: init.normal_(x, seed=1))(torch.zeros(3))
+
+

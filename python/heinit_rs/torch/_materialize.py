@@ -96,8 +96,8 @@ def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
     generator; a call that raises draws nothing.
 
     A module whose parameters were sharded on the meta device (``fully_shard``) is
-    materialized one shard per rank, each equal to its block of the unsharded model (not with
-    a `deferred_init` record: materialize it before sharding). Every parameter must be
+    materialized one shard per rank, each equal to its block of the unsharded model (with a
+    `deferred_init` record, each rank replays the whole values, then keeps its block). Every parameter must be
     written: one that nothing initializes raises ValueError naming it, instead of holding
     whatever memory ``to_empty`` gave it. On the meta device, or under FakeTensorMode, tensors
     get no values, as torch's own ``reset_parameters`` gives them none.

@@ -58,6 +58,9 @@ class Node:
 class Record:
     nodes: list[Node] = field(default_factory=list)
     constants: list[tuple[torch.Tensor, int]] = field(default_factory=list)  # (tensor, version)
+    # The module's parameters and buffers as construction left them, by name: where sharding
+    # replaced one (FSDP2's fully_shard), its name still finds what the record made.
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 _records: weakref.WeakKeyDictionary[torch.nn.Module, Record] = weakref.WeakKeyDictionary()
@@ -165,4 +168,7 @@ def recording() -> Iterator[Record]:
 
 
 def keep(module: torch.nn.Module, record: Record) -> None:
+    record.tensors = {name: tensor for name, tensor in
+                      [*module.named_parameters(remove_duplicate=False),
+                       *module.named_buffers(remove_duplicate=False)] if tensor is not None}
     _records[module] = record

@@ -11,6 +11,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from heinit_rs._random import FixedStream
+from heinit_rs.torch._dtensor import dtensor_shard, is_dtensor
 from heinit_rs.torch._fill import FLOAT_DTYPES
 from heinit_rs.torch._ops import fill
 from heinit_rs.torch._record import (
@@ -79,13 +80,15 @@ def replay(record: Record, module: torch.nn.Module, device: torch.device,
                [*module.named_parameters(remove_duplicate=False),
                 *module.named_buffers(remove_duplicate=False)]
                if tensor is not None and tensor.is_meta]
+    sharded = any(is_dtensor(tensor) for _, tensor in targets)
+    if sharded:  # FSDP2 replaced them: what construction made, by name
+        targets = [(name, _constructed(record, name)) for name, _ in targets]
     owners: dict[int, str] = {}
     for name, tensor in targets:
         storage = storage_of(tensor)
         if storage is None:
-            raise ValueError(f"materialize: {name} is a {type(tensor).__name__} whose memory "
-                             f"deferred_init's record does not reach (sharded after "
-                             f"construction?); materialize before sharding it")
+            raise ValueError(f"materialize: {name} ({type(tensor).__name__}) is not a tensor "
+                             f"deferred_init's record made")
         owners.setdefault(storage, name)
     flows_into = dict(owners)  # storage -> the name of a target it flows into
     chosen: list[tuple[Node, str]] = []
@@ -118,8 +121,38 @@ def replay(record: Record, module: torch.nn.Module, device: torch.device,
                                                          None) not in ALLOCATIONS:
                 written |= node.writes
         untouched = {name for name, tensor in targets if storage_of(tensor) not in written}
-        _install(module, state)
+        if sharded:
+            _copy_shards(module, {name: state.resolve(tensor) for name, tensor in targets},
+                         device)
+        else:
+            _install(module, state)
     return untouched
+
+
+def _constructed(record: Record, name: str) -> torch.Tensor:
+    tensor = record.tensors.get(name)
+    if tensor is None:
+        raise ValueError(f"materialize: the sharded module's {name} is not a parameter or "
+                         f"buffer that deferred_init's construction made")
+    return tensor
+
+
+def _copy_shards(module: torch.nn.Module, values: dict[str, torch.Tensor],
+                 device: torch.device) -> None:
+    """Memory for a sharded module (to_empty, which FSDP2 follows), then each rank's block of
+    each replayed value copied in."""
+    module.to_empty(device=device)
+    for name, tensor in [*module.named_parameters(remove_duplicate=False),
+                         *module.named_buffers(remove_duplicate=False)]:
+        value = values.get(name)
+        if value is None:
+            continue
+        if is_dtensor(tensor):
+            local, _, index = dtensor_shard(tensor)
+            if local is not None and index is not None:
+                local.copy_(value[index])
+        else:
+            tensor.copy_(value)
 
 
 def _run(node: Node, args: Any, kwargs: dict[str, Any], name: str, fills: dict[str, int],
