@@ -296,6 +296,23 @@ macro_rules! python_distribution {
                 check_fits_named(self, format, because)
             }
 
+            /// The lane kernel's parameters for `format` (exact values of its compute type), or
+            /// None where a double-precision form makes the values: for the GPU kernels.
+            fn kernel_parameters(&self, format: &str) -> PyResult<Option<Vec<f64>>> {
+                Ok(match format {
+                    "float32" => Sealed::kernel_parameters::<f32>(self),
+                    "float64" => Sealed::kernel_parameters::<f64>(self),
+                    "float16" => Sealed::kernel_parameters::<F16>(self),
+                    "bfloat16" => Sealed::kernel_parameters::<BF16>(self),
+                    other => {
+                        return Err(PyValueError::new_err(format!(
+                            "format must be 'float32', 'float64', 'float16' or 'bfloat16', \
+                             got {other:?}"
+                        )))
+                    }
+                })
+            }
+
             $(
             #[getter($param)]
             fn $getter(&self) -> f64 {
@@ -328,6 +345,37 @@ python_distribution!(TruncNormal, mean: py_mean, std: py_std, a: py_a, b: py_b);
 #[pyfunction]
 fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     philox::philox4x32_10(counter, key)
+}
+
+/// The transforms' constants, for kernels elsewhere (heinit_rs.triton) to use the same
+/// values: the float32 inverse CDF's table (32 rows of 6 coefficients, lowest power first),
+/// and in float64 AS 241's central, near-tail and far-tail numerators and denominators
+/// (highest power first), its 0.180625, split 0.425, shifts 1.6 and 5, then fdlibm's ln 2
+/// (high, low), sqrt 2 and its 7 polynomial coefficients.
+#[pyfunction]
+fn kernel_constants() -> (Vec<f32>, Vec<f64>) {
+    use crate::math::*;
+    let table = NDTRI_F32_TABLE.iter().flatten().copied().collect();
+    let mut constants = Vec::with_capacity(62);
+    for part in [
+        AS241_CENTRAL_NUM,
+        AS241_CENTRAL_DEN,
+        AS241_NEAR_NUM,
+        AS241_NEAR_DEN,
+        AS241_FAR_NUM,
+        AS241_FAR_DEN,
+    ] {
+        constants.extend(part);
+    }
+    constants.extend([
+        AS241_CENTRAL_R0,
+        AS241_SPLIT,
+        AS241_NEAR_SHIFT,
+        AS241_FAR_SHIFT,
+    ]);
+    constants.extend([LN2_HI, LN2_LO, core::f64::consts::SQRT_2]);
+    constants.extend(LG);
+    (table, constants)
 }
 
 /// The key of child `index` of a generator keyed by `seed` (see Generator.spawn).
@@ -433,6 +481,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TruncNormal>()?;
     m.add_function(wrap_pyfunction!(philox4x32_10, m)?)?;
     m.add_function(wrap_pyfunction!(derive_key, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_constants, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_simd_path, m)?)?;

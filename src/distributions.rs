@@ -177,6 +177,11 @@ pub(crate) mod sealed {
         fn reach(&self, normal_reach: f64) -> (f64, f64);
         /// The kernel that makes the values in storage format `S`.
         fn transform<S: Store>(&self) -> impl Transform<S::Real>;
+        /// The lane kernel's parameters for format `S`, each exactly a value of its compute
+        /// type, for kernels elsewhere (the GPU's) to give the same bits; None where the
+        /// values are made by a double-precision form instead (`TruncNormal`'s `Wide`).
+        #[cfg_attr(not(feature = "python"), allow(dead_code))]
+        fn kernel_parameters<S: Store>(&self) -> Option<Vec<f64>>;
         /// Fill the memory `plan` describes at `ptr` from `stream`, in format `S`, once the
         /// values are known to fit it.
         ///
@@ -240,6 +245,9 @@ impl sealed::Sealed for Normal {
     fn transform<S: Store>(&self) -> impl Transform<S::Real> {
         transforms::Normal::<S::Real>::new(self.mean, self.std)
     }
+    fn kernel_parameters<S: Store>(&self) -> Option<Vec<f64>> {
+        Some(transforms::Normal::<S::Real>::new(self.mean, self.std).parameters())
+    }
 }
 
 impl sealed::Sealed for Uniform {
@@ -251,6 +259,27 @@ impl sealed::Sealed for Uniform {
     }
     fn transform<S: Store>(&self) -> impl Transform<S::Real> {
         transforms::Uniform::<S::Real>::new(self.a, self.b).clamped(S::inside(self.a, self.b))
+    }
+    fn kernel_parameters<S: Store>(&self) -> Option<Vec<f64>> {
+        Some(
+            transforms::Uniform::<S::Real>::new(self.a, self.b)
+                .clamped(S::inside(self.a, self.b))
+                .parameters(),
+        )
+    }
+}
+
+impl TruncNormal {
+    fn lane_kernel<S: Store>(&self) -> transforms::TruncNormal<S::Real> {
+        // std = 0 is the point mean clamped to [a, b]: its bounds are that point's.
+        let (low, high) = if self.std == 0.0 {
+            let point = self.mean.clamp(self.a, self.b);
+            (point, point)
+        } else {
+            (self.a, self.b)
+        };
+        transforms::TruncNormal::<S::Real>::new(self.mean, self.std, self.a, self.b)
+            .clamped(S::inside(low, high))
     }
 }
 
@@ -274,15 +303,10 @@ impl sealed::Sealed for TruncNormal {
         )
     }
     fn transform<S: Store>(&self) -> impl Transform<S::Real> {
-        // std = 0 is the point mean clamped to [a, b]: its bounds are that point's.
-        let (low, high) = if self.std == 0.0 {
-            let point = self.mean.clamp(self.a, self.b);
-            (point, point)
-        } else {
-            (self.a, self.b)
-        };
-        transforms::TruncNormal::<S::Real>::new(self.mean, self.std, self.a, self.b)
-            .clamped(S::inside(low, high))
+        self.lane_kernel::<S>()
+    }
+    fn kernel_parameters<S: Store>(&self) -> Option<Vec<f64>> {
+        self.lane_kernel::<S>().parameters()
     }
 }
 

@@ -51,6 +51,14 @@ impl<T: Real> Normal<T> {
     }
 }
 
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+impl<T: Real> Normal<T> {
+    /// (mean, std) as this type holds them.
+    pub fn parameters(&self) -> Vec<f64> {
+        vec![self.mean.to_f64(), self.std.to_f64()]
+    }
+}
+
 impl<T: Real> Transform<T> for Normal<T> {
     #[inline(always)]
     fn one(&self, draw: T::Draw) -> T {
@@ -96,6 +104,16 @@ impl<T: Real> Uniform<T> {
             high: T::from_f64(high),
             ..self
         }
+    }
+}
+
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+impl<T: Real> Uniform<T> {
+    /// (center, half_width, low, high) as this type holds them.
+    pub fn parameters(&self) -> Vec<f64> {
+        [self.center, self.half_width, self.low, self.high]
+            .map(T::to_f64)
+            .to_vec()
     }
 }
 
@@ -228,6 +246,26 @@ impl<T: Real> TruncNormal<T> {
             clamp: (low, high),
             ..self
         }
+    }
+
+    /// (mean, std, low, high, p_low, p_width, mirrored as 0 or 1) as this type holds them;
+    /// None where a `Wide` form makes the values.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    pub fn parameters(&self) -> Option<Vec<f64>> {
+        if self.wide.is_some() {
+            return None;
+        }
+        let held = [
+            self.mean,
+            self.std,
+            self.low,
+            self.high,
+            self.p_low,
+            self.p_width,
+        ];
+        let mut parameters = held.map(T::to_f64).to_vec();
+        parameters.push(f64::from(u8::from(self.mirrored)));
+        Some(parameters)
     }
 
     /// One value by the `wide` form, from u uniform in (0, 1).

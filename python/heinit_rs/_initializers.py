@@ -224,24 +224,30 @@ def _xavier_distribution(uniform: bool, shape: tuple[int, ...], gain: float,
     return Uniform(-math.sqrt(3.0) * std, math.sqrt(3.0) * std) if uniform else Normal(0.0, std)
 
 
-def torch_uniform(initializer: str, shape: tuple[int, ...],
-                  arguments: tuple[object, ...]) -> tuple[Uniform, Arguments]:
-    """The U(a, b) that torch's `initializer` (uniform_, kaiming_uniform_ or xavier_uniform_)
-    with its positional `arguments` draws for a weight of `shape`, and what it is because of."""
+def torch_distribution(initializer: str, shape: tuple[int, ...],
+                       arguments: tuple[object, ...]) -> tuple[Distribution, Arguments]:
+    """The distribution torch.nn.init's `initializer` with its positional `arguments` draws
+    for a weight of `shape` (torch's layout), and the arguments it is because of."""
+    if initializer in ("kaiming_normal_", "kaiming_uniform_"):
+        slope, mode, nonlinearity = arguments
+        return (_kaiming_distribution(initializer == "kaiming_uniform_", shape,
+                                      slope, mode, nonlinearity, "torch"),  # type: ignore[arg-type]
+                _kaiming_because(nonlinearity, slope))  # type: ignore[arg-type]
+    if initializer in ("xavier_normal_", "xavier_uniform_"):
+        (gain,) = arguments
+        return (_xavier_distribution(initializer == "xavier_uniform_", shape,
+                                     gain, "torch"),  # type: ignore[arg-type]
+                (("gain", gain),))
     if initializer == "uniform_":
         a, b = arguments
         return Uniform(as_real("a", a), as_real("b", b)), (("a", a), ("b", b))
-    if initializer == "kaiming_uniform_":
-        slope, mode, nonlinearity = arguments
-        distribution = _kaiming_distribution(True, shape, slope, mode,  # type: ignore[arg-type]
-                                             nonlinearity, "torch")  # type: ignore[arg-type]
-        because = _kaiming_because(nonlinearity, slope)  # type: ignore[arg-type]
-    else:
-        (gain,) = arguments
-        distribution = _xavier_distribution(True, shape, gain, "torch")  # type: ignore[arg-type]
-        because = (("gain", gain),)
-    assert isinstance(distribution, Uniform)
-    return distribution, because
+    if initializer == "normal_":
+        mean, std = arguments
+        return Normal(as_real("mean", mean), as_real("std", std)), (("mean", mean), ("std", std))
+    mean, std, a, b = arguments
+    return (TruncNormal(as_real("mean", mean), as_real("std", std), as_real("a", a),
+                        as_real("b", b)),
+            (("mean", mean), ("std", std), ("a", a), ("b", b)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 PACKAGE = ROOT / "python" / "heinit_rs"
-FRAMEWORKS = ("torch", "jax", "flax", "keras", "dask", "distributed", "transformers")
+FRAMEWORKS = ("torch", "jax", "flax", "keras", "dask", "distributed", "transformers", "triton",
+              "timm", "torchvision")
 
 
 def layer_order():
@@ -81,7 +82,7 @@ def test_no_python_import_cycle():
 
 
 def test_the_numpy_api_imports_no_framework():
-    adapters = {"torch", "jax", "keras", "dask", "_cli"}
+    adapters = {"torch", "triton", "jax", "keras", "dask", "_cli"}
     pattern = re.compile(rf"^\s*(?:import|from) ({'|'.join(FRAMEWORKS)})\b", re.M)
     for path in PACKAGE.rglob("*.py"):
         if module_name(path).split(".")[0] not in adapters:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ import torch
 
 from heinit_rs import _initializers
 from heinit_rs._checks import bfloat16_dtype
-from heinit_rs._distributions import check_fits
+from heinit_rs._distributions import Uniform, check_fits
 from heinit_rs._random import MAX_SEED, Generator, StreamSource, check_seed
 from heinit_rs.torch._dtensor import dtensor_shard, is_dtensor
 
@@ -103,7 +103,8 @@ def numpy_view(tensor: torch.Tensor) -> np.ndarray:
 # view made of a tensor for each call escapes: two writers of one tensor would leave a mix of
 # both calls' values. Writers of element-disjoint views (t[:, ::2] and t[:, 1::2]) both go on.
 _writing_lock = threading.Lock()
-_writing: list[tuple[str, tuple[int, int], np.ndarray | None]] = []
+_Claim = tuple[str, tuple[int, int], np.ndarray | None]
+_writing: list[_Claim] = []
 
 
 def _byte_span(tensor: torch.Tensor) -> tuple[int, int]:
@@ -125,7 +126,7 @@ def _share_elements(one: np.ndarray | None, other: np.ndarray | None) -> bool:
         return True
 
 
-def _claim(claim: tuple[str, tuple[int, int], np.ndarray | None]) -> None:
+def _claim(claim: _Claim) -> None:
     """Mark `claim` as being written, or raise if another call is writing any of its elements."""
     device, (first, last), view = claim
     with _writing_lock:
@@ -138,7 +139,7 @@ def _claim(claim: tuple[str, tuple[int, int], np.ndarray | None]) -> None:
         _writing.append(claim)
 
 
-def _release(claim: tuple[str, tuple[int, int], np.ndarray | None]) -> None:
+def _release(claim: _Claim) -> None:
     with _writing_lock:
         _writing.remove(claim)
 
@@ -157,26 +158,38 @@ def _half_open_uniform(view: np.ndarray, initializer: str, arguments: tuple[obje
     U(a, b) (one draw), rounded to nearest even, a value equal to b (rounded) set to a
     (rounded)."""
     shape = tuple(global_shape) if global_shape is not None else view.shape
-    distribution, because = _initializers.torch_uniform(initializer, shape, arguments)
+    distribution, because = _initializers.torch_distribution(initializer, shape, arguments)
+    assert isinstance(distribution, Uniform)
     check_fits(distribution, view.dtype, because)
     wide = np.empty(view.shape, np.float32)
     _initializers.uniform_(wide, distribution.a, distribution.b, seed=source,
                            global_shape=global_shape, index=index)
     values = wide.astype(view.dtype)
-    low, high = (np.asarray(bound).astype(view.dtype)
-                 for bound in (distribution.a, distribution.b))
+    low, high = half_open_bounds(distribution, view.dtype)
     if high > low:
         values[values == high] = low
     view[...] = values
 
 
+def half_open_bounds(distribution: Uniform, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """a and b of a 16-bit half-open uniform, rounded to `dtype` from double precision."""
+    low, high = (np.asarray(bound).astype(dtype) for bound in (distribution.a, distribution.b))
+    return low, high
+
+
+DeviceKernel = Callable[..., torch.Tensor]
+
+
 def fill_memory(target: torch.Tensor, initializer: str, source: int | StreamSource,
                 global_shape: Sequence[int] | None, index: Index,
-                arguments: tuple[object, ...]) -> torch.Tensor:
+                arguments: tuple[object, ...],
+                device_kernel: Callable[[torch.Tensor], DeviceKernel | None] | None = None
+                ) -> torch.Tensor:
     """Fill a checked, real (not meta, not traced) tensor in place with the NumPy API's
-    `initializer` (given torch's positional `arguments`) on a view of its memory, or on a CPU
-    staging tensor copied to its device. A DTensor fills its local shard from its global
-    offset."""
+    `initializer` (given torch's positional `arguments`) on a view of its memory; on another
+    device by ``device_kernel(tensor)`` where it gives a kernel (heinit_rs.triton on CUDA),
+    else on a CPU staging tensor copied there. A DTensor fills its local shard from its
+    global offset."""
     inference = target.is_inference()
     if inference and not torch.is_inference_mode_enabled():
         raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not "
@@ -191,10 +204,24 @@ def fill_memory(target: torch.Tensor, initializer: str, source: int | StreamSour
         if shard_of_rank is None:  # this rank holds no part of it
             return target
         local = shard_of_rank
-    on_cpu = local.is_cpu
-    written = local if on_cpu else torch.empty(local.shape, dtype=local.dtype)
     arguments = tuple([value.item() if isinstance(value, torch.Tensor) and value.dim() == 0
                        else value for value in arguments])
+    kernel = device_kernel(local) if device_kernel is not None else None
+    claim: _Claim | None
+    if kernel is not None:
+        claim = (str(local.device), _byte_span(local), None) if local.numel() else None
+        if claim is not None:
+            _claim(claim)
+        try:
+            kernel(local, initializer, source, global_shape, index, arguments)
+        finally:
+            if claim is not None:
+                _release(claim)
+        if local is not target:
+            torch.autograd.graph.increment_version(target)
+        return target
+    on_cpu = local.is_cpu
+    written = local if on_cpu else torch.empty(local.shape, dtype=local.dtype)
     view = numpy_view(written)
     half_open = initializer in _UNIFORMS and local.dtype in _HALF_OPEN
     claim = (str(local.device), _byte_span(local), view if on_cpu else None) \

@@ -5,7 +5,8 @@ traces torch.nn.init (fake: no values; real: the eager fill, drawing the same ke
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import importlib.util
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -69,7 +70,26 @@ def _run_op(name: str, tensor: torch.Tensor, *arguments: Any, key: int | None = 
         sizes = iter(target.shape)
         index = tuple(start if axis in (squeezed or ()) else slice(start, start + next(sizes))
                       for axis, start in enumerate(offset))
-    fill_memory(target, name, source, global_shape, index, tuple(numbers))
+    fill_memory(target, name, source, global_shape, index, tuple(numbers), device_kernel)
+
+
+def on_device(tensor: torch.Tensor) -> bool:
+    """Whether heinit_rs.triton fills `tensor` where it is: a CUDA tensor, Triton installed."""
+    return tensor.is_cuda and _triton_installed()
+
+
+@functools.cache
+def _triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def device_kernel(tensor: torch.Tensor) -> Callable[..., torch.Tensor] | None:
+    """The kernel that fills `tensor` on its device, or None for the CPU staging copy."""
+    if not on_device(tensor):
+        return None
+    from heinit_rs.triton import fill as triton_fill
+
+    return triton_fill
 
 
 def _fake_op(tensor: torch.Tensor, *arguments: Any, **where: Any) -> None:
@@ -127,7 +147,8 @@ def fill(tensor: object, initializer: str, source: int | StreamSource,
         return target
     if traced(target):  # init_module and materialize reach here under a transform
         return run_traced(initializer, target, arguments, source, global_shape, index)
-    return fill_memory(target, initializer, source, global_shape, index, arguments)
+    return fill_memory(target, initializer, source, global_shape, index, arguments,
+                       device_kernel)
 
 
 def initialize(initializer: str, tensor: torch.Tensor, arguments: tuple[object, ...],
