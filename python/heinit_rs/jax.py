@@ -76,6 +76,15 @@ def _key_words(key: Any) -> jax.Array:
     return words
 
 
+def _placement(key: Any) -> Any:
+    """Where jax.random puts an eager call's values: on the device a key is committed to,
+    committed there; None (the default device, uncommitted) otherwise."""
+    if isinstance(key, jax.Array) and key.committed and isinstance(
+            key.sharding, jax.sharding.SingleDeviceSharding):
+        return key.sharding
+    return None
+
+
 def key_to_seed(words: Any) -> int:
     """The heinit_rs key of a JAX key's two uint32 words: w0 * 2**32 + w1."""
     w0, w1 = (int(w) for w in np.asarray(words, dtype=np.uint32))
@@ -199,7 +208,7 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
             return jax.make_array_from_callback(
                 shape, out_sharding, lambda index: plan.values(index=index, seed=seed))
         else:
-            result = jax.device_put(plan.values(seed=key_to_seed(words)))
+            result = jax.device_put(plan.values(seed=key_to_seed(words)), _placement(key))
         if out_sharding is not None:
             result = jax.lax.with_sharding_constraint(  # type: ignore[no-untyped-call, unused-ignore]
                 result, out_sharding)

@@ -167,6 +167,31 @@ SHARDED = textwrap.dedent("""
 """)
 
 
+PLACED = textwrap.dedent("""
+    import jax, numpy as np
+    import heinit_rs.jax as hj
+    assert len(jax.devices()) == 4
+    for key in (jax.random.key(3), jax.random.PRNGKey(3)):
+        committed = jax.device_put(key, jax.devices()[3])
+        for init in (hj.he_normal(), hj.glorot_uniform()):
+            ours = init(committed, (8, 4))
+            theirs = jax.nn.initializers.he_normal()(committed, (8, 4))
+            assert ours.devices() == theirs.devices() == {jax.devices()[3]}, ours.devices()
+            assert ours.committed and theirs.committed
+            free = init(key, (8, 4))  # an uncommitted key: the default device, uncommitted
+            assert not free.committed and free.devices() == {jax.devices()[0]}
+            np.testing.assert_array_equal(np.asarray(ours), np.asarray(free))
+    print("placed ok")
+""")
+
+
+def test_an_eager_call_puts_its_values_where_jax_random_would():
+    """A key committed to device 3 gives values committed to device 3, as jax.nn's."""
+    run = run_python(PLACED, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+                                  "JAX_PLATFORMS": "cpu"})
+    assert "placed ok" in run.stdout
+
+
 def test_a_sharded_weight_equals_the_unsharded_one_shard_by_shard():
     run = run_python(SHARDED, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
                                    "JAX_PLATFORMS": "cpu"})
