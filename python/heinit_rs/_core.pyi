@@ -17,6 +17,7 @@ __all__ = [
     "environment_problems",
     "get_num_threads",
     "get_simd_path",
+    "kernel_constants",
     "philox4x32_10",
     "set_num_threads",
     "set_simd_path",

@@ -16,6 +16,9 @@ layout="jax", seed=s)``; split keys give unrelated streams.
 
 With ``out_sharding`` (a ``jax.sharding.Sharding``) outside a trace, every shard is generated
 alone at its global offset (``jax.make_array_from_callback``), never sliced from the whole.
+Under ``jit`` a ``NamedSharding`` whose mesh divides the shape evenly does the same on each
+device (a ``shard_map`` of a per-shard callback); another sharding gets the whole array, then
+resharded.
 """
 
 from __future__ import annotations
@@ -158,6 +161,52 @@ def _plan(shape: tuple[int, ...], dtype: np.dtype, scale: float, mode: str, dist
     return _Plan(values, jax.jit(traced))
 
 
+def _axis_names(entry: Any) -> tuple[str, ...]:
+    """The mesh axes a PartitionSpec entry shards one dimension over, major first."""
+    return () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
+
+
+def _mesh_position(entry: Any, mesh: Any) -> Any:
+    """Inside shard_map: this device's shard along a PartitionSpec entry's mesh axes."""
+    position = jnp.int32(0)
+    for name in _axis_names(entry):
+        position = position * mesh.shape[name] + jax.lax.axis_index(name)
+    return position
+
+
+def _per_shard(plan: _Plan, shape: tuple[int, ...], dtype: np.dtype, sharding: Any,
+               words: jax.Array) -> jax.Array | None:
+    """Under a trace, a NamedSharding's shards each made on its own device from its block of
+    the stream (a shard_map of a per-shard callback); None where the shape does not divide
+    evenly among the devices (then the whole array is made and resharded)."""
+    if not isinstance(sharding, jax.sharding.NamedSharding):
+        return None
+    spec = tuple(sharding.spec) + (None,) * (len(shape) - len(sharding.spec))
+    counts = [math.prod(sharding.mesh.shape[name] for name in _axis_names(entry))
+              for entry in spec]
+    if any(n % count for n, count in zip(shape, counts)):
+        return None
+    local = tuple(n // count for n, count in zip(shape, counts))
+    like = jax.ShapeDtypeStruct(local, dtype)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def host(words: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        index = tuple(slice(int(o), int(o) + n) for o, n in zip(offsets, local))
+        return plan.values(seed=key_to_seed(words), index=index)
+
+    def shard(words: jax.Array) -> jax.Array:
+        offsets = jnp.stack([_mesh_position(entry, sharding.mesh) * n
+                             for entry, n in zip(spec, local)]) if spec else jnp.zeros(0)
+        made: jax.Array = jax.pure_callback(host, like, words, offsets,
+                                            vmap_method="sequential")
+        return made
+
+    partition: Any = jax.sharding.PartitionSpec
+    result: jax.Array = jax.shard_map(  # type: ignore[attr-defined, unused-ignore]
+        shard, mesh=sharding.mesh, in_specs=partition(), out_specs=partition(*spec),
+        check_vma=False)(words)
+    return result
+
+
 def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSpec = -2,
                      out_axis: AxisSpec = -1, batch_axis: AxisSpec = (),
                      dtype: Any = None) -> Initializer:
@@ -202,7 +251,8 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
                      jax_fans(shape, in_axis, out_axis, batch_axis))
         words = _key_words(key)
         if isinstance(words, jax.core.Tracer):
-            result = plan.traced(words)
+            per_shard = _per_shard(plan, shape, np.dtype(dtype), out_sharding, words)
+            result = plan.traced(words) if per_shard is None else per_shard
         elif isinstance(out_sharding, jax.sharding.Sharding):
             seed = key_to_seed(words)
             return jax.make_array_from_callback(

@@ -192,6 +192,35 @@ def test_an_eager_call_puts_its_values_where_jax_random_would():
     assert "placed ok" in run.stdout
 
 
+SHARDED_UNDER_JIT = textwrap.dedent("""
+    import jax, numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    import heinit_rs.jax as hj
+    mesh = Mesh(np.array(jax.devices()).reshape(2, 2), ("x", "y"))
+    init, key, shape = hj.he_normal(), jax.random.key(11), (1024, 512)
+    whole, nbytes = np.asarray(init(key, shape)), 1024 * 512 * 4
+    for spec, shards in ((P("x", "y"), 4), (P(None, "y"), 2), (P(("x", "y")), 4)):
+        sharding = NamedSharding(mesh, spec)
+        made = jax.jit(lambda k: init(k, shape, out_sharding=sharding))
+        memory = made.lower(key).compile().memory_analysis()
+        assert memory.output_size_in_bytes == nbytes // shards, memory
+        assert memory.temp_size_in_bytes < nbytes // 64, memory  # no whole array anywhere
+        out = made(key)
+        assert out.sharding.is_equivalent_to(sharding, 2)
+        np.testing.assert_array_equal(np.asarray(out), whole)
+    print("sharded under jit ok")
+""")
+
+
+def test_under_jit_each_shard_is_made_on_its_own_device():
+    """It was made whole on device 0 and resharded: a temporary of twice the array and XLA's
+    "Involuntary full rematerialization" warning."""
+    run = run_python(SHARDED_UNDER_JIT, env={
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"})
+    assert "sharded under jit ok" in run.stdout
+    assert "Involuntary full rematerialization" not in run.stderr
+
+
 def test_a_sharded_weight_equals_the_unsharded_one_shard_by_shard():
     run = run_python(SHARDED, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
                                    "JAX_PLATFORMS": "cpu"})
