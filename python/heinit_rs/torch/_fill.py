@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -96,8 +97,6 @@ def numpy_view(tensor: torch.Tensor) -> np.ndarray:
     return view
 
 
-
-
 # What is being filled now, by any thread: (device, byte span, NumPy view on the CPU). The
 # NumPy API refuses a second writer through NumPy's borrow checking, which the fresh NumPy
 # view made of a tensor for each call escapes: two writers of one tensor would leave a mix of
@@ -126,9 +125,15 @@ def _share_elements(one: np.ndarray | None, other: np.ndarray | None) -> bool:
         return True
 
 
-def _claim(claim: _Claim) -> None:
-    """Mark `claim` as being written, or raise if another call is writing any of its elements."""
-    device, (first, last), view = claim
+@contextlib.contextmanager
+def _claimed(tensor: torch.Tensor, view: np.ndarray | None) -> Iterator[None]:
+    """Hold `tensor`'s memory (`view` of it on the CPU) as being written while the block runs,
+    or raise if another call is writing any of its elements now."""
+    if not tensor.numel():
+        yield
+        return
+    claim = (str(tensor.device), _byte_span(tensor), view)
+    device, (first, last), _ = claim
     with _writing_lock:
         for other_device, (other_first, other_last), other_view in _writing:
             if other_device == device and other_first <= last and first <= other_last \
@@ -137,11 +142,11 @@ def _claim(claim: _Claim) -> None:
                     "tensor, or memory it shares, is being filled by another thread right "
                     "now; heinit_rs lets one call at a time write to a tensor")
         _writing.append(claim)
-
-
-def _release(claim: _Claim) -> None:
-    with _writing_lock:
-        _writing.remove(claim)
+    try:
+        yield
+    finally:
+        with _writing_lock:
+            _writing.remove(claim)
 
 
 # torch's float16 and bfloat16 uniform_ rounds a float32 U(a, b) value to the format, to
@@ -207,36 +212,21 @@ def fill_memory(target: torch.Tensor, initializer: str, source: int | StreamSour
     arguments = tuple([value.item() if isinstance(value, torch.Tensor) and value.dim() == 0
                        else value for value in arguments])
     kernel = device_kernel(local) if device_kernel is not None else None
-    claim: _Claim | None
     if kernel is not None:
-        claim = (str(local.device), _byte_span(local), None) if local.numel() else None
-        if claim is not None:
-            _claim(claim)
-        try:
+        with _claimed(local, None):
             kernel(local, initializer, source, global_shape, index, arguments)
-        finally:
-            if claim is not None:
-                _release(claim)
         if local is not target:
             torch.autograd.graph.increment_version(target)
         return target
     on_cpu = local.is_cpu
     written = local if on_cpu else torch.empty(local.shape, dtype=local.dtype)
     view = numpy_view(written)
-    half_open = initializer in _UNIFORMS and local.dtype in _HALF_OPEN
-    claim = (str(local.device), _byte_span(local), view if on_cpu else None) \
-        if local.numel() else None
-    if claim is not None:
-        _claim(claim)
-    try:
-        if half_open:
+    with _claimed(local, view if on_cpu else None):
+        if initializer in _UNIFORMS and local.dtype in _HALF_OPEN:
             _half_open_uniform(view, initializer, arguments, source, global_shape, index)
         else:
             getattr(_initializers, initializer)(view, *arguments, seed=source,
                                                 global_shape=global_shape, index=index)
-    finally:
-        if claim is not None:
-            _release(claim)
     if not on_cpu:
         with torch.no_grad():
             local.copy_(written)

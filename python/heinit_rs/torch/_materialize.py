@@ -9,15 +9,15 @@ from typing import Any
 
 import torch
 
-from heinit_rs._random import FixedStream, Generator, StreamSource
+from heinit_rs._random import Generator, StreamSource
 from heinit_rs.torch._fast import Redirect, enter, leave
 from heinit_rs.torch._fill import Seed, TorchDraw, key_source
 from heinit_rs.torch._modules import init_he, module_source
 from heinit_rs.torch._names import (
     NameKeys,
+    NameStreams,
     keyed_methods,
     model_init_entry,
-    name_key,
     reset_all,
 )
 from heinit_rs.torch._ops import traced
@@ -137,12 +137,10 @@ def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
     with _draws_nothing_on_failure(source):
         if init == "he":
             module.to_empty(device=target)
-            tensors = dict(module.named_parameters())
-            versions = {name: tensor._version for name, tensor in tensors.items()}
+            versions = _versions(module)
             assert not isinstance(source, int)  # module_source gives a StreamSource
             init_he(module, source, nonlinearity, a, mode)
-            untouched = [name for name, tensor in tensors.items()
-                         if tensor._version == versions[name]]
+            untouched = _unwritten(versions)
         else:
             base = source if isinstance(source, int) else source.next_stream()[0]
             untouched = _init_by_name(module, target, base, init, record, entry)
@@ -159,19 +157,17 @@ def _init_by_name(module: torch.nn.Module, device: torch.device, seed: int, init
                   record: Record | None, entry: Callable[[], object] | None) -> list[str]:
     """Initialize with keys by name: replay a record, then run a library's init entry, `init`
     or the reset methods; the names of the parameters nothing wrote."""
-    fills: dict[str, int] = {}  # name -> fills made, the replay's first
+    streams = NameStreams(seed)  # the replay's fills first, then the init's
     if record is not None and device.type != "meta":
-        unwritten = replay(record, module, device,
-                           lambda name, n: FixedStream(name_key(seed, name), n), fills)
+        unwritten = replay(record, module, device, streams)
         module.to(device)  # what construction made on a real device already
         if entry is None:
             return [name for name, _ in module.named_parameters() if name in unwritten]
     else:
         module.to_empty(device=device)
         unwritten = {name for name, _ in module.named_parameters()}
-    keys = NameKeys(seed, module, fills)
-    tensors = dict(module.named_parameters())
-    versions = {name: tensor._version for name, tensor in tensors.items()}
+    keys = NameKeys(streams, module)
+    versions = _versions(module)
     enter(Redirect(None, keys))
     try:
         with keyed_methods(module, keys):
@@ -183,8 +179,16 @@ def _init_by_name(module: torch.nn.Module, device: torch.device, seed: int, init
                 init(module)
     finally:
         leave()
-    return [name for name, tensor in tensors.items()
-            if tensor._version == versions[name] and name in unwritten]
+    return [name for name in _unwritten(versions) if name in unwritten]
+
+
+def _versions(module: torch.nn.Module) -> dict[str, tuple[torch.Tensor, int]]:
+    """Each parameter and its autograd version now, by name: a write bumps the version."""
+    return {name: (tensor, tensor._version) for name, tensor in module.named_parameters()}
+
+
+def _unwritten(versions: dict[str, tuple[torch.Tensor, int]]) -> list[str]:
+    return [name for name, (tensor, version) in versions.items() if tensor._version == version]
 
 
 def _name_key_source(generator: torch.Generator | None, seed: Seed) -> int | StreamSource:

@@ -27,15 +27,29 @@ def name_key(seed: int, name: str) -> int:
     return _core.derive_key(seed, _NAME_SPACE | (digest >> 1))
 
 
+class NameStreams:
+    """The n-th fill made for a name is stream n of that name's key under `seed`."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.fills: dict[str, int] = {}  # name -> fills made
+        self.lock = threading.Lock()
+
+    def next(self, name: str) -> FixedStream:
+        with self.lock:
+            n = self.fills.get(name, 0)
+            self.fills[name] = n + 1
+        return FixedStream(name_key(self.seed, name), n)
+
+
 class NameKeys:
     """Keys by name: a fill of a parameter's or buffer's memory is stream n (its n-th fill) of
     that tensor's name's key; a fill of any other tensor (a temporary that the model's init
     copies into a parameter later) is stream n of the key of the name of the module whose
     initialization is running, with ":temporary" appended."""
 
-    def __init__(self, seed: int, module: torch.nn.Module,
-                 fills: dict[str, int] | None = None) -> None:
-        self.seed = seed
+    def __init__(self, streams: NameStreams, module: torch.nn.Module) -> None:
+        self.streams = streams
         self.owners: dict[int, str] = {}
         named = [*module.named_parameters(remove_duplicate=False),
                  *module.named_buffers(remove_duplicate=False)]
@@ -45,18 +59,13 @@ class NameKeys:
         # Held until the init ends: a buffer that the init replaces (torchtitan recomputes its
         # RoPE cache) would free its memory, and a temporary allocated there would take its name.
         self.held = [tensor for _, tensor in named]
-        self.fills: dict[str, int] = {} if fills is None else fills  # name -> fills made
         self.running: list[str] = []  # the modules whose initialization is running, innermost last
-        self.lock = threading.Lock()
 
     def source_for(self, tensor: torch.Tensor) -> FixedStream:
         name = self.owners.get(storage_address(tensor))
         if name is None:
             name = f"{self.running[-1] if self.running else ''}:temporary"
-        with self.lock:
-            n = self.fills.get(name, 0)
-            self.fills[name] = n + 1
-        return FixedStream(name_key(self.seed, name), n)
+        return self.streams.next(name)
 
     @contextlib.contextmanager
     def initializing(self, name: str) -> Iterator[None]:

@@ -11,8 +11,7 @@ from typing import Any
 
 import torch
 
-from heinit_rs._fans import check_shape
-from heinit_rs._index import block_of
+from heinit_rs._index import array_block
 from heinit_rs._random import MAX_SEED, FixedStream, StreamSource
 from heinit_rs.torch._dtensor import is_dtensor
 from heinit_rs.torch._record import record_fill
@@ -96,9 +95,9 @@ def _fake_op(tensor: torch.Tensor, *arguments: Any, **where: Any) -> None:
     return None
 
 
-def _where(source: int | StreamSource, global_shape: Sequence[int] | None, index: Index,
-           initializer: str) -> tuple[torch.Generator | None, dict[str, Any]]:
-    """The op's generator and keyword arguments for a key source and a block."""
+def _where(tensor: torch.Tensor, source: int | StreamSource, global_shape: Sequence[int] | None,
+           index: Index, initializer: str) -> tuple[torch.Generator | None, dict[str, Any]]:
+    """The op's generator and keyword arguments for a key source and the block `tensor` is."""
     where: dict[str, Any] = {}
     generator = None
     if isinstance(source, TorchDraw):  # torch's default generator as None, as torch passes it
@@ -108,12 +107,10 @@ def _where(source: int | StreamSource, global_shape: Sequence[int] | None, index
         where.update(key=key - (1 << 64) if key >> 63 else key, stream=stream)
     else:
         raise untraceable(initializer)
-    if global_shape is not None:
-        block = block_of(check_shape(global_shape, "global_shape"), index)
+    if global_shape is not None or index is not None:
+        block = array_block(tensor, global_shape, index)  # type: ignore[arg-type, unused-ignore]
         where.update(global_shape=list(block.global_shape), offset=list(block.offset),
                      squeezed=list(block.squeezed))
-    elif index is not None:
-        raise ValueError("index needs global_shape: the shape of the whole logical array")
     return generator, where
 
 
@@ -170,7 +167,7 @@ def run_traced(initializer: str, tensor: torch.Tensor, arguments: tuple[object, 
             f"heinit_rs.torch.{initializer} cannot run under torch.func.functionalize: torch "
             f"functionalizes only ATen's in-place operators, not a library's. Fill the tensor "
             f"outside the functionalized function, or use torch.nn.init there")
-    generator, where = _where(source, global_shape, index, initializer)
+    generator, where = _where(tensor, source, global_shape, index, initializer)
     op = getattr(torch.ops.heinit_rs, initializer)
     if tensor.requires_grad and torch.is_grad_enabled():
         with torch.no_grad():  # where torch.nn.init writes a parameter

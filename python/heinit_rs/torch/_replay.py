@@ -4,15 +4,14 @@ into."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.utils import _pytree as pytree
 
-from heinit_rs._random import FixedStream
 from heinit_rs.torch._dtensor import dtensor_shard, is_dtensor
 from heinit_rs.torch._fill import FLOAT_DTYPES
+from heinit_rs.torch._names import NameStreams
 from heinit_rs.torch._ops import fill
 from heinit_rs.torch._record import (
     ALLOCATIONS,
@@ -69,9 +68,10 @@ class _Replay:
 
 
 def replay(record: Record, module: torch.nn.Module, device: torch.device,
-           stream_of: Callable[[str, int], FixedStream], fills: dict[str, int]) -> set[str]:
-    """Give `module`'s meta parameters and buffers their recorded values on `device`, random
-    fills from ``stream_of(name, n)`` (its n-th fill); returns the names of those that nothing wrote."""
+           streams: NameStreams) -> set[str]:
+    """Give `module`'s meta parameters and buffers their recorded values on `device`, each
+    random fill from the next of `streams` for its name; returns the names of those that
+    nothing wrote."""
     for constant, version in record.constants:
         if constant._version != version:
             raise RuntimeError("materialize: a tensor that deferred_init's construction read "
@@ -109,16 +109,13 @@ def replay(record: Record, module: torch.nn.Module, device: torch.device,
             args, kwargs = state.real((node.args, node.kwargs))
             if isinstance(node.run, tuple):
                 _, initializer, global_shape, index = node.run
-                n = fills.get(name, 0)
-                fills[name] = n + 1
-                fill(args[0], initializer, stream_of(name, n), global_shape, index,
+                fill(args[0], initializer, streams.next(name), global_shape, index,
                      tuple(args[1:]))
                 out: list[torch.Tensor] = [args[0]]
             else:
-                out = _run(node, args, kwargs, name, fills, stream_of, device)
+                out = _run(node, args, kwargs, streams, name, device)
             state.bind(node.outputs[:node.returned], out)
-            if node.run not in ALLOCATIONS and getattr(node.run, "overloadpacket",
-                                                         None) not in ALLOCATIONS:
+            if getattr(node.run, "overloadpacket", None) not in ALLOCATIONS:
                 written |= node.writes
         untouched = {name for name, tensor in targets if storage_of(tensor) not in written}
         if sharded:
@@ -155,15 +152,12 @@ def _copy_shards(module: torch.nn.Module, values: dict[str, torch.Tensor],
             tensor.copy_(value)
 
 
-def _run(node: Node, args: Any, kwargs: dict[str, Any], name: str, fills: dict[str, int],
-         stream_of: Callable[[str, int], FixedStream],
+def _run(node: Node, args: Any, kwargs: dict[str, Any], streams: NameStreams, name: str,
          device: torch.device) -> list[torch.Tensor]:
     func = node.run
     if torch.Tag.nondeterministic_seeded not in func.tags:
         return list(tensors_in(func(*args, **kwargs)))
-    n = fills.get(name, 0)
-    fills[name] = n + 1
-    stream = stream_of(name, n)
+    stream = streams.next(name)
     draw = HEINIT_DRAWS.get(func.overloadpacket)
     like = node.outputs[0]
     if draw is not None and like.dtype in FLOAT_DTYPES and \

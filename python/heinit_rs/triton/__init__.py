@@ -28,8 +28,7 @@ import triton
 
 from heinit_rs import _core, _initializers
 from heinit_rs._distributions import Uniform, check_fits
-from heinit_rs._fans import check_shape
-from heinit_rs._index import block_of
+from heinit_rs._index import array_block
 from heinit_rs._random import StreamSource
 from heinit_rs.torch._fill import (
     Index,
@@ -78,17 +77,10 @@ def fill(tensor: object, initializer: str, source: int | StreamSource,
     """Fill `tensor` in place on its device with heinit_rs.torch's `initializer` values."""
     target = check_tensor(tensor)
     out, format_name = _OUTPUTS[target.dtype]
-    shape = tuple(target.shape)
-    block = block_of(check_shape(global_shape, "global_shape"), index) \
-        if global_shape is not None else block_of(shape, None)
-    if global_shape is None and index is not None:
-        raise ValueError("index needs global_shape: the shape of the whole logical array")
-    if block.result_shape != shape:
-        raise ValueError(f"tensor has shape {shape}, but index {index!r} of global_shape "
-                         f"{tuple(block.global_shape)} has shape {block.result_shape}")
+    block = array_block(target, global_shape, index)  # type: ignore[arg-type, unused-ignore]
     distribution, because = _initializers.torch_distribution(
         initializer, block.global_shape, arguments)
-    numpy_dtype = numpy_view(torch.empty(0, dtype=target.dtype)).dtype
+    numpy_dtype = _numpy_dtype(target.dtype)
     check_fits(distribution, numpy_dtype, because)
     half_open = isinstance(distribution, Uniform) and out in (_kernel.OUT_F16, _kernel.OUT_BF16)
     parameters = distribution.kernel_parameters("float32" if half_open else format_name)
@@ -107,6 +99,11 @@ def fill(tensor: object, initializer: str, source: int | StreamSource,
     if not target.is_inference():
         torch.autograd.graph.increment_version(target)
     return target
+
+
+@functools.cache
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return numpy_view(torch.empty(0, dtype=dtype)).dtype
 
 
 def _draw(source: int | StreamSource) -> tuple[int, int]:
