@@ -15,7 +15,7 @@ use numpy::{
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyTuple, PyType};
+use pyo3::types::{PyCapsule, PyTuple, PyType};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
@@ -341,6 +341,17 @@ python_distribution!(Normal, mean: py_mean, std: py_std);
 python_distribution!(Uniform, a: py_a, b: py_b);
 python_distribution!(TruncNormal, mean: py_mean, std: py_std, a: py_a, b: py_b);
 
+/// The XLA FFI handler `heinit_rs_fill` as a PyCapsule of its function pointer, for
+/// `jax.ffi.register_ffi_target` (src/xla_ffi.rs has its call).
+#[pyfunction]
+fn xla_ffi_handler(py: Python<'_>) -> PyResult<Bound<'_, PyCapsule>> {
+    let handler = crate::xla_ffi::fill_handler as *mut core::ffi::c_void;
+    let pointer = core::ptr::NonNull::new(handler).expect("a function's address is not null");
+    // SAFETY: the pointer is a function with XLA's handler signature that lives as long as
+    // the extension module, which jax keeps loaded.
+    unsafe { PyCapsule::new_with_pointer(py, pointer, c"heinit_rs_fill") }
+}
+
 /// One Philox4x32-10 block, for known-answer tests.
 #[pyfunction]
 fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
@@ -482,6 +493,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(philox4x32_10, m)?)?;
     m.add_function(wrap_pyfunction!(derive_key, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_constants, m)?)?;
+    m.add_function(wrap_pyfunction!(xla_ffi_handler, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_simd_path, m)?)?;

@@ -40,7 +40,7 @@
 //! | kernel | `kernel` | a contiguous run of one stream, a group of blocks at a time |
 //! | dispatch | `dispatch` | run-time choice of the path, through the entry points `simd` declares |
 //! | fill | `pool`, `fill`, `distributions`, `slices` | the worker threads; blocks of a global array; the distributions' checked parameters; the safe fills of slices |
-//! | bindings | `bindings` (feature "python") | the Python module `heinit_rs._core` |
+//! | bindings | `xla_ffi`, `bindings` (feature "python") | the XLA FFI handler (heinit_rs.jax under `jit`); the Python module `heinit_rs._core` |
 //!
 //! Recipes (CONTRIBUTING.md has them with the commands to run):
 //!
@@ -75,6 +75,8 @@ mod slices;
 #[cfg(test)]
 mod tests;
 mod transforms;
+#[cfg(any(feature = "python", test))]
+mod xla_ffi;
 
 pub use dispatch::{current as simd_path, set_path as set_simd_path, Path};
 pub use distributions::{Distribution, Element, Normal, TruncNormal, Uniform};

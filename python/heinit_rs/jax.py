@@ -4,10 +4,10 @@ Each function returns an initializer ``init(key, shape, dtype=dtype, out_shardin
 with JAX's signature, defaults and formulas (in_axis=-2, out_axis=-1; "normal" is the
 untruncated normal; the truncated normal is cut at +-2 std and divided by 0.8796...). The
 values come from heinit_rs' Rust core on the host. Eagerly they are handed to JAX without a
-copy and nothing is compiled; under a trace (``jax.jit``, ``vmap``, a Flax ``model.init``)
-through one ``jax.pure_callback`` per (shape, dtype, distribution), compiled once. Both give
-the same bits. Only threefry keys (two key words) are taken, and ``jax.export`` cannot
-serialize the callback.
+copy and nothing is compiled; under a trace (``jax.jit``, ``vmap``, a Flax ``model.init``) on
+the CPU backend as one call of the XLA FFI target ``heinit_rs_fill`` (src/xla_ffi.rs), which
+writes into XLA's own output buffer, and on other backends through ``jax.pure_callback``. All
+give the same bits. Only threefry keys (two key words) are taken.
 
 The key: ``jax.random.key_data(key)`` gives two uint32 words (w0, w1), typed key or legacy
 ``uint32[2]`` alike; the heinit_rs key is ``w0 * 2**32 + w1`` and the stream is 0. So
@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from heinit_rs import _initializers
+from heinit_rs import _core, _initializers
 from heinit_rs._checks import check_choice, check_real
 from heinit_rs._fans import axes_product, check_shape
 from heinit_rs._presets import JAX_ALIASES, PRESETS, document
@@ -59,7 +59,16 @@ Initializer = Callable[..., jax.Array]
 _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 _ALIGNMENT = 64  # bytes: XLA's CPU client adopts host buffers aligned to this
-_PLANS = 1024  # (shape, dtype, distribution) plans kept, each holding one compiled callback
+_PLANS = 1024  # (shape, dtype, distribution) plans kept, each holding one compiled function
+_FFI_TARGET = "heinit_rs_fill"
+# The FFI call's `kind` and `parameters` of each distribution (src/xla_ffi.rs).
+_FFI_KINDS: dict[type, tuple[int, tuple[str, ...]]] = {
+    _core.Normal: (0, ("mean", "std")),
+    _core.Uniform: (1, ("a", "b")),
+    _core.TruncNormal: (2, ("mean", "std", "a", "b")),
+}
+# Registered on import, so that a process running an exported program finds it too.
+jax.ffi.register_ffi_target(_FFI_TARGET, _core.xla_ffi_handler(), platform="cpu")
 
 
 def _key_words(key: Any) -> jax.Array:
@@ -135,11 +144,47 @@ def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 
 class _Plan(NamedTuple):
-    """One (shape, dtype, distribution): its NumPy initializer, checked, and the jitted
-    callback that traced calls share, so that XLA compiles it once."""
+    """One (shape, dtype, distribution): its NumPy initializer, checked, the FFI call's
+    attributes, and the jitted whole-array function that traced calls share, so that XLA
+    compiles it once."""
 
     values: Callable[..., np.ndarray]
+    attributes: dict[str, Any]
     traced: Callable[[jax.Array], jax.Array]
+
+
+def _ffi_attributes(distribution: Any, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The attributes of the FFI target's call (src/xla_ffi.rs) for `distribution`."""
+    kind, names = _FFI_KINDS[type(distribution)]
+    return {"kind": kind, "stream": np.uint64(0),
+            "parameters": np.array([getattr(distribution, n) for n in names], np.float64),
+            "global_shape": np.array(shape, np.int64)}
+
+
+def _block(plan: _Plan, local: tuple[int, ...], dtype: np.dtype, words: jax.Array,
+           position: jax.Array) -> jax.Array:
+    """Under a trace: block ``position * local .. (position + 1) * local`` of the array. On the
+    CPU backend the FFI target writes it into XLA's own buffer (no copy, no host transfer);
+    on other backends it comes through ``pure_callback`` from the host."""
+    like = jax.ShapeDtypeStruct(local, dtype)  # type: ignore[no-untyped-call, unused-ignore]
+
+    def on_cpu(words: jax.Array, position: jax.Array) -> jax.Array:
+        call = jax.ffi.ffi_call(_FFI_TARGET, like, vmap_method="sequential")
+        result: jax.Array = call(words, position, **plan.attributes)
+        return result
+
+    def host(words: np.ndarray, position: np.ndarray) -> np.ndarray:
+        index = tuple(slice(int(p) * n, (int(p) + 1) * n) for p, n in zip(position, local))
+        return plan.values(seed=key_to_seed(words), index=index)
+
+    def elsewhere(words: jax.Array, position: jax.Array) -> jax.Array:
+        result: jax.Array = jax.pure_callback(host, like, words, position,
+                                              vmap_method="sequential")
+        return result
+
+    block: jax.Array = jax.lax.platform_dependent(words, position, cpu=on_cpu,
+                                                  default=elsewhere)
+    return block
 
 
 @functools.lru_cache(maxsize=_PLANS)
@@ -149,16 +194,14 @@ def _plan(shape: tuple[int, ...], dtype: np.dtype, scale: float, mode: str, dist
         _initializers.variance_scaling_of_fans, shape, fans, scale, mode, distribution,
         at_least_one=False, dtype=dtype, empty=_aligned_empty)
     _initializers.check_new_array(values, shape)  # before anything is drawn or traced
-    like = jax.ShapeDtypeStruct(shape, dtype)  # type: ignore[no-untyped-call, unused-ignore]
-
-    def host(words: np.ndarray) -> np.ndarray:
-        return values(seed=key_to_seed(words))
+    attributes = _ffi_attributes(_initializers.variance_scaling_distribution(
+        fans, scale, mode, distribution, at_least_one=False), shape)
 
     def traced(words: jax.Array) -> jax.Array:
-        result: jax.Array = jax.pure_callback(host, like, words, vmap_method="sequential")
-        return result
+        return _block(plan, shape, dtype, words, jnp.zeros(len(shape), jnp.int32))
 
-    return _Plan(values, jax.jit(traced))
+    plan = _Plan(values, attributes, jax.jit(traced))
+    return plan
 
 
 def _axis_names(entry: Any) -> tuple[str, ...]:
@@ -187,18 +230,11 @@ def _per_shard(plan: _Plan, shape: tuple[int, ...], dtype: np.dtype, sharding: A
     if any(n % count for n, count in zip(shape, counts)):
         return None
     local = tuple(n // count for n, count in zip(shape, counts))
-    like = jax.ShapeDtypeStruct(local, dtype)  # type: ignore[no-untyped-call, unused-ignore]
-
-    def host(words: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        index = tuple(slice(int(o), int(o) + n) for o, n in zip(offsets, local))
-        return plan.values(seed=key_to_seed(words), index=index)
 
     def shard(words: jax.Array) -> jax.Array:
-        offsets = jnp.stack([_mesh_position(entry, sharding.mesh) * n
-                             for entry, n in zip(spec, local)]) if spec else jnp.zeros(0)
-        made: jax.Array = jax.pure_callback(host, like, words, offsets,
-                                            vmap_method="sequential")
-        return made
+        position = jnp.stack([_mesh_position(entry, sharding.mesh) for entry in spec]) \
+            if spec else jnp.zeros(0, jnp.int32)
+        return _block(plan, local, dtype, words, position)
 
     partition: Any = jax.sharding.PartitionSpec
     result: jax.Array = jax.shard_map(  # type: ignore[attr-defined, unused-ignore]
@@ -218,8 +254,8 @@ def variance_scaling(scale: float, mode: str, distribution: str, in_axis: AxisSp
     "normal" N(0, scale / n), "uniform" U(-sqrt(3 scale / n), sqrt(3 scale / n)).
 
     Eagerly (a concrete key) the values are made on the host and handed to JAX without a
-    copy, compiling nothing; under a trace (``jit``, ``vmap``) through one
-    ``jax.pure_callback`` per (shape, dtype, distribution), compiled once.
+    copy, compiling nothing; under a trace (``jit``, ``vmap``) one FFI call writes them into
+    XLA's buffer on the CPU backend (a ``jax.pure_callback`` on others).
 
     Parameters
     ----------

@@ -403,3 +403,109 @@ def test_scan_remat_and_grad_around_an_initializer_give_the_eager_bits():
     gradient = jax.grad(loss)(2.0, keys[0])
     assert float(gradient) == pytest.approx(float(np.asarray(init(keys[0], (8, 4))).sum()),
                                             rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Under jit on the CPU backend: heinit_rs' XLA FFI target fills XLA's own output buffer
+
+
+def _compiled_text(fn, *args):
+    return jax.jit(fn).lower(*args).compile().as_text()
+
+
+@pytest.mark.parametrize("distribution", ["truncated_normal", "normal", "uniform"])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+def test_under_jit_the_ffi_target_writes_the_eager_bits_into_xlas_buffer(distribution, dtype):
+    """One custom call, no host callback, no temporary: the bits of the eager call."""
+    init = hj.variance_scaling(1.3, "fan_avg", distribution)
+    key, shape = jax.random.key(9), (1000, 300)
+    text = _compiled_text(lambda k: init(k, shape, dtype), key)
+    assert 'custom_call_target="heinit_rs_fill"' in text
+    assert "callback" not in text.lower()
+    memory = jax.jit(lambda k: init(k, shape, dtype)).lower(key).compile().memory_analysis()
+    assert memory.output_size_in_bytes == 1000 * 300 * np.dtype(dtype).itemsize
+    assert memory.temp_size_in_bytes < 1024, memory
+    jitted = jax.jit(lambda k: init(k, shape, dtype))(key)
+    np.testing.assert_array_equal(np.asarray(jitted).view(np.uint8),
+                                  np.asarray(init(key, shape, dtype)).view(np.uint8))
+
+
+FLOAT64_UNDER_JIT = textwrap.dedent("""
+    import jax, jax.numpy as jnp, numpy as np
+    import heinit_rs, heinit_rs.jax as hj
+    key = jax.random.key(5)
+    for name in ("he_normal", "glorot_uniform", "lecun_normal"):
+        init = getattr(hj, name)()
+        jitted = jax.jit(lambda k: init(k, (700, 90), jnp.float64))(key)
+        assert jitted.dtype == jnp.float64
+        np.testing.assert_array_equal(np.asarray(jitted), getattr(heinit_rs, name)(
+            (700, 90), layout="jax", dtype=np.float64, seed=5))
+    print("float64 ok")
+""")
+
+
+def test_float64_under_jit_gives_the_numpy_api_bits():
+    run = run_python(FLOAT64_UNDER_JIT, env={"JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"})
+    assert "float64 ok" in run.stdout
+
+
+@pytest.mark.parametrize("guard", ["disallow_explicit", "disallow"])
+def test_a_transfer_guard_lets_a_jitted_initializer_run_as_jax_nn_does(guard):
+    """With pure_callback the callback's result was an explicit transfer: under
+    "disallow_explicit", a CpuCallback error."""
+    key = jax.random.key(2)
+    for init in (hj.he_normal(), jax.nn.initializers.he_normal()):
+        with jax.transfer_guard(guard):
+            out = jax.jit(lambda k, init=init: init(k, (64, 48)))(key)
+            out.block_until_ready()
+        assert out.shape == (64, 48)
+
+
+def test_an_error_inside_the_ffi_target_is_an_exception_not_a_crash():
+    call = jax.ffi.ffi_call(hj._FFI_TARGET, jax.ShapeDtypeStruct((4, 4), jnp.float32))
+    words, position = jnp.zeros(2, jnp.uint32), jnp.zeros(2, jnp.int32)
+    attributes = {"kind": 7, "stream": np.uint64(0), "parameters": np.zeros(2),
+                  "global_shape": np.array([4, 4], np.int64)}
+    with pytest.raises(Exception, match="heinit_rs_fill: unknown kind 7"):
+        jax.jit(lambda w, p: call(w, p, **attributes))(words, position).block_until_ready()
+    attributes.update(kind=0, parameters=np.array([0.0, -1.0]))
+    with pytest.raises(Exception, match="std"):
+        jax.jit(lambda w, p: call(w, p, **attributes))(words, position).block_until_ready()
+
+
+def test_export_takes_the_ffi_target_on_cpu_and_a_host_callback_elsewhere():
+    """jax.export: the CPU lowering is the FFI call (not on JAX's list of stable custom calls,
+    so it takes a disabled check); another platform's lowering is the host callback."""
+    from jax import export
+
+    key = jax.random.key(4)
+    made = jax.jit(lambda k: hj.he_uniform()(k, (32, 16)))
+    with pytest.raises(ValueError, match="custom calls whose targets have no compatibility"):
+        export.export(made)(key)
+    allowed = [export.DisabledSafetyCheck.custom_call("heinit_rs_fill")]
+    exported = export.export(made, disabled_checks=allowed)(key)
+    np.testing.assert_array_equal(np.asarray(exported.call(key)),
+                                  np.asarray(hj.he_uniform()(key, (32, 16))))
+    with pytest.raises(NotImplementedError, match="python_callback"):
+        export.export(made, platforms=["cpu", "cuda"], disabled_checks=allowed)(key)
+
+
+PEAK_UNDER_JIT = textwrap.dedent("""
+    import resource, jax, numpy as np
+    import heinit_rs.jax as hj
+    shape, key = (2**28,), jax.random.key(1)  # 1 GiB of float32
+    made = jax.jit(lambda k: hj.he_normal(in_axis=0, out_axis=0)(k, shape))
+    compiled = made.lower(key).compile()
+    before = int(open("/proc/self/statm").read().split()[1]) * 4096
+    out = compiled(key)
+    out.block_until_ready()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print((peak - before) / (2**28 * 4))
+""")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc")
+def test_a_jitted_one_gib_init_peaks_at_about_the_array():
+    """With pure_callback the host array and XLA's copy of it were both alive: about 2x."""
+    run = run_python(PEAK_UNDER_JIT, env={"JAX_PLATFORMS": "cpu"})
+    assert float(run.stdout.split()[-1]) < 1.15, run.stdout
