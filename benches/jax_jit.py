@@ -24,9 +24,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
+from _timing import best_ns_per_element
 
 PEAK = """
 import resource, sys, jax
@@ -64,25 +64,6 @@ def through_pure_callback(shape: tuple[int, ...], fans: tuple[float, float]) -> 
         return jax.pure_callback(host, like, jax.random.key_data(key))
 
     return init
-
-
-def best_ns_per_element(runs: dict[str, object], elements: int, repeat: int) -> dict[str, float]:
-    def timed(fn: object) -> float:
-        start = time.perf_counter()
-        out = fn()  # type: ignore[operator]
-        if hasattr(out, "block_until_ready"):
-            out.block_until_ready()
-        return time.perf_counter() - start
-
-    # Each timing follows an untimed call of the same implementation, as `heinit-rs bench`
-    # warms each up: the first call after another one's (jax.nn's 4 arrays' worth of memory
-    # freed, say) pays for the memory it left behind.
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeat):
-        for name, fn in runs.items():
-            timed(fn)
-            best[name] = min(best[name], timed(fn))
-    return {name: seconds / elements * 1e9 for name, seconds in best.items()}
 
 
 def main() -> None:

@@ -8,11 +8,17 @@ use crate::pool;
 use crate::real::{Real, Store, Transform};
 use core::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
+use std::time::Instant;
 
-/// Elements a task fills, when runs are long enough to split.
+/// The most elements a task fills, when runs are long enough to split.
 const TASK_ELEMENTS: usize = 1 << 16;
-/// Below this many elements the fill runs on the calling thread.
-const PARALLEL_THRESHOLD: usize = 1 << 15;
+/// The fewest elements a task fills where runs are split (for `threads` tasks at least).
+const MIN_TASK_ELEMENTS: usize = 1 << 12;
+/// Below this many elements the fill runs on the calling thread, unmeasured.
+const PARALLEL_THRESHOLD: usize = 1 << 13;
+/// Elements the calling thread fills first, timed, to measure what an element costs for
+/// this distribution, format, path and machine (a fixed element count cannot know).
+const PROBE_ELEMENTS: usize = 1 << 12;
 /// Strided runs are generated into a stack buffer of this many elements and then scattered.
 const SCATTER_BUFFER: usize = 256;
 
@@ -212,21 +218,35 @@ unsafe fn fill_strided<S: Store, X: Transform<S::Real>>(
 }
 
 impl Plan {
-    /// How many pieces each row's run is split into, and their length.
-    fn pieces(&self) -> (usize, usize) {
-        let pieces = self.run.len.div_ceil(TASK_ELEMENTS).max(1);
+    /// How many pieces each row's run is split into, and their length: at most TASK_ELEMENTS
+    /// each, and small enough that `threads` workers get about four tasks each.
+    fn pieces(&self, threads: usize) -> (usize, usize) {
+        let target = (self.elements / (4 * threads.max(1))).clamp(MIN_TASK_ELEMENTS, TASK_ELEMENTS);
+        let pieces = self.run.len.div_ceil(target).max(1);
         (pieces, self.run.len.div_ceil(pieces))
     }
 
-    /// The fill is `tasks()` tasks in C order; long runs are split into pieces of at most
-    /// TASK_ELEMENTS, and each short row is one task.
-    fn tasks(&self) -> usize {
+    /// The fill is `tasks(threads)` tasks in C order; long runs are split into `pieces`, and
+    /// each short row is one task.
+    fn tasks(&self, threads: usize) -> usize {
         if self.elements == 0 {
             0
         } else {
-            self.rows() * self.pieces().0
+            self.rows() * self.pieces(threads).0
         }
     }
+}
+
+/// Work (at the calling thread's measured rate) below which a fill stays on the calling
+/// thread: handing work to the pool costs 20-80 us on a 2-vCPU VM (waking the workers, waiting
+/// for the last), and fills of under about 100 us of work ran slower there on 2 threads than
+/// on 1 (docs/performance.md has the crossover). A time, not an element count: an element of a
+/// float64 truncated normal costs several times one of a float32 uniform.
+const SPLIT_ABOVE_NS: f64 = 150_000.0;
+
+/// Whether `serial_ns` of work goes to the pool.
+fn split(serial_ns: f64) -> bool {
+    serial_ns > SPLIT_ABOVE_NS
 }
 
 /// Fill the memory described by `plan` at `ptr` from `stream` with transform `x`.
@@ -263,7 +283,8 @@ pub unsafe fn fill_until<S: Store, X: Transform<S::Real>>(
     }
     let path = dispatch::current();
     let run = plan.run;
-    let (pieces, piece_len) = plan.pieces();
+    let threads = pool::threads();
+    let (pieces, piece_len) = plan.pieces(threads);
     let shared = SharedPtr(ptr);
     let task = move |item: usize| {
         if stop.load(Ordering::Relaxed) {
@@ -287,13 +308,29 @@ pub unsafe fn fill_until<S: Store, X: Transform<S::Real>>(
             )
         };
     };
-    let tasks = 0..plan.tasks();
-    if plan.elements() < PARALLEL_THRESHOLD || plan.may_self_overlap() || pool::threads() == 1 {
-        tasks.for_each(task);
-    } else {
-        let min_len = (TASK_ELEMENTS / run.len.max(1)).max(1);
-        pool::get()?.install(|| tasks.into_par_iter().with_min_len(min_len).for_each(task));
+    let tasks = plan.tasks(threads);
+    if plan.elements() < PARALLEL_THRESHOLD || plan.may_self_overlap() || threads == 1 {
+        (0..tasks).for_each(task);
+        return Ok(());
     }
+    // The first tasks on this thread, timed: the rate decides whether the rest is split.
+    let task_elements = plan.elements() / tasks;
+    let probed = PROBE_ELEMENTS.div_ceil(task_elements.max(1)).min(tasks);
+    let start = Instant::now();
+    (0..probed).for_each(task);
+    let ns_per_element = start.elapsed().as_nanos() as f64 / (probed * task_elements) as f64;
+    let remaining_ns = ns_per_element * ((tasks - probed) * task_elements) as f64;
+    if !split(remaining_ns) {
+        (probed..tasks).for_each(task);
+        return Ok(());
+    }
+    let min_len = (piece_len / run.len.max(1)).max(1);
+    pool::get()?.install(|| {
+        (probed..tasks)
+            .into_par_iter()
+            .with_min_len(min_len)
+            .for_each(task)
+    });
     Ok(())
 }
 
@@ -394,6 +431,20 @@ mod tests {
         fill_with_stop(&mut buffer, false);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&buffer), bits(&reference(&[300, 700], &stream)));
+    }
+
+    #[test]
+    fn a_fill_is_split_by_its_measured_time_in_pieces_for_every_thread() {
+        assert!(!split(100_000.0) && split(200_000.0));
+        // Every split covers the run (3 x 70,000 merged into one) in pieces of at most
+        // TASK_ELEMENTS, at least 4 per thread where that keeps them near MIN_TASK_ELEMENTS.
+        let plan = Plan::new(&[3, 70_000], &[70_000, 1], &[3, 70_000], &[0, 0]).unwrap();
+        for (threads, expected) in [(1, 4), (2, 8), (16, 52)] {
+            let (pieces, len) = plan.pieces(threads);
+            assert_eq!(pieces, expected);
+            assert!(pieces * len >= 210_000 && (pieces - 1) * len < 210_000);
+            assert!((MIN_TASK_ELEMENTS / 2..=TASK_ELEMENTS).contains(&len));
+        }
     }
 
     #[test]

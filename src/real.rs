@@ -11,7 +11,7 @@
 use crate::lanes::{Deferred, Lanes, NothingDeferred, TailLanes, MAX_BATCH};
 use crate::math::*;
 use crate::philox::LANES;
-use crate::simd::Isa;
+use crate::simd::{Isa, Portable};
 use core::ops::{Add, Mul};
 
 /// A floating-point element type: its mapping from Philox words to per-value draws, and the
@@ -50,9 +50,9 @@ pub trait Real:
     /// Write the deferred lanes' values into `out`, the slice their positions refer to.
     fn settle<X: Transform<Self>>(x: &X, deferred: &mut Self::Deferred, out: &mut [Self]);
     /// Symmetric uniform in (-1, 1), exact: odd integers over a power of two.
-    fn signed_unit(draw: Self::Draw) -> Self;
+    fn signed_unit<I: Isa>(isa: I, draw: Self::Draw) -> Self;
     /// Uniform in (0, 1), exact: (k + 1/2) over a power of two.
-    fn open_unit(draw: Self::Draw) -> Self;
+    fn open_unit<I: Isa>(isa: I, draw: Self::Draw) -> Self;
     /// Uniform in (0, 1) in double precision, for `TruncNormal`'s wide-math intervals.
     fn wide_unit(draw: Self::Draw) -> f64;
     /// Whether a truncated normal whose standardised (mirrored) interval is [alpha, beta],
@@ -60,7 +60,7 @@ pub trait Real:
     fn trunc_needs_double(mean: f64, std: f64, alpha: f64, beta: f64, p_width: f64) -> bool;
     /// The standard-normal parts of a draw: (negative, centre distance, tail distance), each
     /// held exactly, as `ndtri_abs` takes them.
-    fn normal_parts(draw: Self::Draw) -> (bool, Self, Self);
+    fn normal_parts<I: Isa>(isa: I, draw: Self::Draw) -> (bool, Self, Self);
     /// The same parts for a probability p in (0, 1).
     fn prob_parts(p: Self) -> (bool, Self, Self);
     /// |Phi^-1| from the parts.
@@ -123,12 +123,12 @@ impl Real for f32 {
     #[inline(always)]
     fn settle<X: Transform<f32>>(_: &X, _: &mut NothingDeferred, _: &mut [f32]) {}
     #[inline(always)]
-    fn signed_unit(draw: u32) -> f32 {
+    fn signed_unit<I: Isa>(_: I, draw: u32) -> f32 {
         let k = (draw >> 8) as i32;
         (2 * k + 1 - (1 << 24)) as f32 * TWO_POW_M24
     }
     #[inline(always)]
-    fn open_unit(draw: u32) -> f32 {
+    fn open_unit<I: Isa>(_: I, draw: u32) -> f32 {
         ((draw >> 8) as f32 + 0.5) * TWO_POW_M24
     }
     #[inline(always)]
@@ -146,7 +146,7 @@ impl Real for f32 {
     /// (negative, |2p - 1|, 2 min(p, 1 - p)): the top bit is the sign, the other 31 bits give
     /// both distances exactly.
     #[inline(always)]
-    fn normal_parts(draw: u32) -> (bool, f32, f32) {
+    fn normal_parts<I: Isa>(_: I, draw: u32) -> (bool, f32, f32) {
         let r = draw & 0x7fff_ffff;
         let abs_x = (r as f32 + 0.5) * TWO_POW_M31;
         let q = ((0x7fff_ffff - r) as f32 + 0.5) * TWO_POW_M31;
@@ -223,27 +223,27 @@ impl Real for f64 {
         deferred.settle(out, |negative, magnitude| x.finish(negative, magnitude));
     }
     #[inline(always)]
-    fn signed_unit(draw: u64) -> f64 {
+    fn signed_unit<I: Isa>(isa: I, draw: u64) -> f64 {
         let k = (draw >> 11) as i64;
-        (2 * k + 1 - (1 << 53)) as f64 * TWO_POW_M53
+        isa.f64_of_i64(2 * k + 1 - (1 << 53)) * TWO_POW_M53
     }
     #[inline(always)]
-    fn open_unit(draw: u64) -> f64 {
-        ((draw >> 11) as f64 + 0.5) * TWO_POW_M53
+    fn open_unit<I: Isa>(isa: I, draw: u64) -> f64 {
+        (isa.f64_of_i64((draw >> 11) as i64) + 0.5) * TWO_POW_M53
     }
     #[inline(always)]
     fn wide_unit(draw: u64) -> f64 {
-        Self::open_unit(draw)
+        Self::open_unit(Portable, draw)
     }
     fn trunc_needs_double(_: f64, _: f64, _: f64, _: f64, _: f64) -> bool {
         false
     }
     /// (negative, |p - 0.5|, min(p, 1 - p)) of one 64-bit draw.
     #[inline(always)]
-    fn normal_parts(draw: u64) -> (bool, f64, f64) {
-        let r = draw & 0x7fff_ffff_ffff_ffff;
-        let c = (r as f64 + 0.5) * TWO_POW_M64;
-        let t = ((0x7fff_ffff_ffff_ffff - r) as f64 + 0.5) * TWO_POW_M64;
+    fn normal_parts<I: Isa>(isa: I, draw: u64) -> (bool, f64, f64) {
+        let r = (draw & 0x7fff_ffff_ffff_ffff) as i64;
+        let c = (isa.f64_of_i64(r) + 0.5) * TWO_POW_M64;
+        let t = (isa.f64_of_i64(i64::MAX - r) + 0.5) * TWO_POW_M64;
         (draw >> 63 != 0, c, t)
     }
     #[inline(always)]

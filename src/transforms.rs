@@ -6,7 +6,7 @@
 use crate::lanes::{Lanes, MAX_BATCH};
 use crate::math::*;
 use crate::real::{Real, Transform};
-use crate::simd::Isa;
+use crate::simd::{Isa, Portable};
 
 /// The batched inverse CDF that the normal and the truncated normal share: each lane's parts
 /// (sign, centre distance, tail distance) from `parts(j)`, |Phi^-1| of all lanes at once, then
@@ -62,12 +62,12 @@ impl<T: Real> Normal<T> {
 impl<T: Real> Transform<T> for Normal<T> {
     #[inline(always)]
     fn one(&self, draw: T::Draw) -> T {
-        let (negative, centre, tail) = T::normal_parts(draw);
+        let (negative, centre, tail) = T::normal_parts(Portable, draw);
         self.finish(negative, T::ndtri_abs(centre, tail))
     }
     #[inline(always)]
     fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], deferred: &mut T::Deferred) {
-        inverse_cdf_many(self, isa, out, deferred, |j| T::normal_parts(draws[j]));
+        inverse_cdf_many(self, isa, out, deferred, |j| T::normal_parts(isa, draws[j]));
     }
     /// mean + std * (±|z|).
     #[inline(always)]
@@ -117,10 +117,23 @@ impl<T: Real> Uniform<T> {
     }
 }
 
+impl<T: Real> Uniform<T> {
+    #[inline(always)]
+    fn value<I: Isa>(&self, isa: I, draw: T::Draw) -> T {
+        (self.center + self.half_width * T::signed_unit(isa, draw)).clamp_to(self.low, self.high)
+    }
+}
+
 impl<T: Real> Transform<T> for Uniform<T> {
     #[inline(always)]
     fn one(&self, draw: T::Draw) -> T {
-        (self.center + self.half_width * T::signed_unit(draw)).clamp_to(self.low, self.high)
+        self.value(Portable, draw)
+    }
+    #[inline(always)]
+    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], _: &mut T::Deferred) {
+        for (slot, &draw) in out.iter_mut().zip(draws) {
+            *slot = self.value(isa, draw);
+        }
     }
 }
 
@@ -304,7 +317,7 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
     fn one(&self, draw: T::Draw) -> T {
         match self.wide {
             None => {
-                let p = self.p_low + T::open_unit(draw) * self.p_width;
+                let p = self.p_low + T::open_unit(Portable, draw) * self.p_width;
                 let (negative, centre, tail) = T::prob_parts(p);
                 self.finish(negative, T::ndtri_abs(centre, tail))
             }
@@ -321,7 +334,7 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
             return;
         }
         inverse_cdf_many(self, isa, out, deferred, |j| {
-            T::prob_parts(self.p_low + T::open_unit(draws[j]) * self.p_width)
+            T::prob_parts(self.p_low + T::open_unit(isa, draws[j]) * self.p_width)
         });
     }
     /// mean + std * (±|z|), with the mirror undone, clamped against last-bit rounding.

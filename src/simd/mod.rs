@@ -51,6 +51,32 @@ pub trait Isa: Copy {
             *slot = f16_bits_from_f32(v);
         }
     }
+    /// `x as f64`, rounded to nearest even. By default in operations every vector unit has
+    /// (SSE2 and AVX2 have no 64-bit integer conversion, and LLVM converts such lanes one at a
+    /// time): `f64_of_i64_in_halves`.
+    #[inline(always)]
+    fn f64_of_i64(self, x: i64) -> f64 {
+        f64_of_i64_in_halves(x)
+    }
+}
+
+/// `x as f64` from its 32-bit halves, each made exact by the 2^52 bit trick: high * 2^32 and
+/// low are exact, so their sum is the one rounding of x, as the conversion rounds it.
+#[inline(always)]
+pub fn f64_of_i64_in_halves(x: i64) -> f64 {
+    const TWO_POW_52: f64 = 4_503_599_627_370_496.0;
+    const TWO_POW_52_AND_51: f64 = 6_755_399_441_055_744.0;
+    // The high half is in [-2^31, 2^31): 2^52 + 2^51 + high holds it in its low mantissa bits.
+    let high =
+        f64::from_bits(0x4338_0000_0000_0000u64.wrapping_add((x >> 32) as u64)) - TWO_POW_52_AND_51;
+    let low = f64::from_bits(0x4330_0000_0000_0000 | (x as u64 & 0xffff_ffff)) - TWO_POW_52;
+    high * 4_294_967_296.0 + low
+}
+
+/// `x as f64` where the instruction set converts 64-bit integers itself (AVX-512 DQ, NEON).
+#[inline(always)]
+pub fn f64_of_i64_native(x: i64) -> f64 {
+    x as f64
 }
 
 /// Plain Rust, vectorised by LLVM for whatever the enclosing function is compiled for.
@@ -80,7 +106,8 @@ impl Isa for Portable {
 /// `unsafe` kernels. The token is made only inside the `#[target_feature]` function of its set.
 macro_rules! target_isa {
     ($(#[$doc:meta])* $name:ident, blocks: $blocks:path $(, poly: $poly:path)?
-     $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)? $(, f16: $round_f16:path)?) => {
+     $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)? $(, f16: $round_f16:path)?
+     $(, i64_to_f64: $f64_of_i64:path)?) => {
         $(#[$doc])*
         #[derive(Clone, Copy)]
         pub struct $name(());
@@ -138,6 +165,12 @@ macro_rules! target_isa {
             fn round_f16(self, out: &mut [u16], values: &[f32]) {
                 // SAFETY: as above (the set's entry point also enables F16C).
                 unsafe { $round_f16(out, values) }
+            }
+            )?
+            $(
+            #[inline(always)]
+            fn f64_of_i64(self, x: i64) -> f64 {
+                $f64_of_i64(x)
             }
             )?
         }

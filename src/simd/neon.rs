@@ -58,5 +58,5 @@ crate::simd::target_isa!(
     /// table lookups stay portable (scalar loads): a `tbl` version and a load-and-transpose
     /// one came out slower than scalar loads in llvm-mca's models of most cores
     /// (docs/dev/performance-history.md).
-    Neon, blocks: blocks_neon
+    Neon, blocks: blocks_neon, i64_to_f64: crate::simd::f64_of_i64_native
 );

@@ -399,7 +399,8 @@ crate::simd::target_isa!(
 crate::simd::target_isa!(
     /// AVX-512 F/BW/DQ/VL with F16C, made only in dispatch's `fill_run_avx512`.
     Avx512, blocks: blocks_avx512, poly: ndtri_f32_poly_avx512,
-    pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512, f16: f16_bits_from_f32_f16c
+    pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512, f16: f16_bits_from_f32_f16c,
+    i64_to_f64: crate::simd::f64_of_i64_native
 );
 
 #[cfg(test)]
