@@ -21,6 +21,15 @@ pub const LG: [f64; 7] = [
     1.479_819_860_511_658_591e-01,
 ];
 
+/// `x as f64` for |x| < 2^51, exactly, in two operations every vector unit has (SSE2 and
+/// AVX2 have no 64-bit integer conversion; LLVM converts such lanes one at a time): x is the
+/// low mantissa bits of 2^52 + 2^51 + x.
+#[inline(always)]
+pub fn f64_of_small_i64(x: i64) -> f64 {
+    const TWO_POW_52_AND_51: f64 = 6_755_399_441_055_744.0;
+    f64::from_bits(0x4338_0000_0000_0000u64.wrapping_add(x as u64)) - TWO_POW_52_AND_51
+}
+
 /// ln(x) for positive normal `x`; the fdlibm `__ieee754_log` kernel (below 1 ulp).
 #[inline(always)]
 pub fn ln_f64(x: f64) -> f64 {
@@ -31,7 +40,7 @@ pub fn ln_f64(x: f64) -> f64 {
     m = if big { m * 0.5 } else { m };
     exponent += big as i64;
     let f = m - 1.0;
-    let k = exponent as f64;
+    let k = f64_of_small_i64(exponent);
     let s = f / (2.0 + f);
     let z = s * s;
     let w = z * z;

@@ -11,7 +11,7 @@ pub(crate) mod neon;
 pub(crate) mod x86;
 
 use crate::lanes::{TailLanes, MAX_BATCH};
-use crate::math::{f16_bits_from_f32, ndtri_f32_poly};
+use crate::math::{f16_bits_from_f32, f64_of_small_i64, ndtri_f32_poly};
 use crate::philox::{Stream, LANES};
 
 /// What the batched kernels take from an instruction set: Philox blocks and the float32
@@ -60,15 +60,13 @@ pub trait Isa: Copy {
     }
 }
 
-/// `x as f64` from its 32-bit halves, each made exact by the 2^52 bit trick: high * 2^32 and
+/// `x as f64` from its 32-bit halves, each converted exactly by a bit trick: high * 2^32 and
 /// low are exact, so their sum is the one rounding of x, as the conversion rounds it.
 #[inline(always)]
 pub fn f64_of_i64_in_halves(x: i64) -> f64 {
     const TWO_POW_52: f64 = 4_503_599_627_370_496.0;
-    const TWO_POW_52_AND_51: f64 = 6_755_399_441_055_744.0;
-    // The high half is in [-2^31, 2^31): 2^52 + 2^51 + high holds it in its low mantissa bits.
-    let high =
-        f64::from_bits(0x4338_0000_0000_0000u64.wrapping_add((x >> 32) as u64)) - TWO_POW_52_AND_51;
+    let high = f64_of_small_i64(x >> 32);
+    // The low half is the low mantissa bits of 2^52 + low.
     let low = f64::from_bits(0x4330_0000_0000_0000 | (x as u64 & 0xffff_ffff)) - TWO_POW_52;
     high * 4_294_967_296.0 + low
 }

@@ -267,3 +267,22 @@ proptest! {
         check_layout(&Normal::<f32>::new(0.0, 1.0), &layout, seed)?;
     }
 }
+
+proptest! {
+    /// The float64 kernels' integer conversions by bit tricks round exactly as `as f64` does,
+    /// for any 64-bit integer (rounding cases included: odd values above 2^53), and the small
+    /// one is exact over its range.
+    #[test]
+    fn integer_conversions_by_halves_round_as_the_cast_does(
+        x in any::<i64>(),
+        shift in 0u32..64,
+        small in -(1i64 << 51) + 1..(1i64 << 51),
+    ) {
+        use crate::math::f64_of_small_i64;
+        use crate::simd::f64_of_i64_in_halves;
+        for value in [x, x >> shift, i64::MAX - (x >> shift).wrapping_abs().max(0), i64::MIN, i64::MAX, 0, -1] {
+            prop_assert_eq!(f64_of_i64_in_halves(value).to_bits(), (value as f64).to_bits());
+        }
+        prop_assert_eq!(f64_of_small_i64(small).to_bits(), (small as f64).to_bits());
+    }
+}
