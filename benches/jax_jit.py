@@ -29,7 +29,7 @@ import numpy as np
 from _timing import best_ns_per_element
 
 PEAK = """
-import resource, sys, jax
+import sys, jax
 import heinit_rs.jax as hj
 sys.path.insert(0, {here!r})
 from jax_jit import through_pure_callback
@@ -39,9 +39,12 @@ init = {{"heinit_rs.jax jit": hj.he_normal(in_axis=0, out_axis=0),
         "jax.nn jit": jax.nn.initializers.he_normal(in_axis=0, out_axis=0)}}[which]
 key = jax.random.key(1)
 compiled = jax.jit(lambda k: init(k, (n,))).lower(key).compile()
-before = int(open("/proc/self/statm").read().split()[1]) * 4096
+def status_bytes(field):  # VmHWM, unlike ru_maxrss, is not the forking parent's peak
+    line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+before = status_bytes("VmRSS")
 compiled(key).block_until_ready()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before) / (n * 4))
+print((status_bytes("VmHWM") - before) / (n * 4))
 """
 
 

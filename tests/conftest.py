@@ -35,6 +35,18 @@ def bits(arr):
     return arr.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[arr.dtype.itemsize]).copy()
 
 
+# Code for run_python's children that measure memory (prepend it to theirs). VmHWM is the
+# child's own peak resident memory; ru_maxrss is not: Linux starts a child's at its forking
+# parent's resident size, so under a large pytest process it hid any peak below that.
+PROC_STATUS = textwrap.dedent("""
+    def status_bytes(field):
+        \"\"\"A size from /proc/self/status in bytes: VmHWM (peak resident) or VmRSS (now).\"\"\"
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status
+                        if line.startswith(field + ":"))
+""")
+
+
 def run_python(code, *, env=None, drop=(), check=True, timeout=300, executable=sys.executable,
                args=()):
     """Run `code` (dedented; None: `args` alone, as ``-m module ...``) in a fresh interpreter;

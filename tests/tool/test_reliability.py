@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import PROC_STATUS, run_python
 
 import heinit_rs as hi
 from heinit_rs import _core
@@ -301,16 +301,15 @@ def test_no_traced_python_allocations_survive_calls():
         tracemalloc.stop()
 
 
-PEAK_CODE = """
-    import resource, numpy as np, heinit_rs as hi
+PEAK_CODE = PROC_STATUS + textwrap.dedent("""
+    import numpy as np, heinit_rs as hi
     n = {n}
     arr = np.empty((8192, n // 8192), np.float32)
     arr[:] = 0  # the output's pages exist before the fill
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = status_bytes("VmHWM")
     {call}
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(after - before)
-"""
+    print(status_bytes("VmHWM") - before)
+""")
 
 
 @pytest.mark.parametrize("call", [
@@ -325,14 +324,13 @@ def test_an_in_place_fill_allocates_no_buffer_the_size_of_the_output(call):
 
 
 def test_a_new_array_costs_the_output_and_a_bounded_amount():
-    code = """
-        import resource, numpy as np, heinit_rs as hi
+    code = PROC_STATUS + textwrap.dedent("""
+        import numpy as np, heinit_rs as hi
         hi.kaiming_normal((64, 64))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = status_bytes("VmHWM")
         arr = hi.kaiming_normal((8192, 8192), seed=1)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        print(after - before - arr.nbytes)
-    """
+        print(status_bytes("VmHWM") - before - arr.nbytes)
+    """)
     assert int(run_python(code).stdout) < 32 << 20
 
 
@@ -464,11 +462,11 @@ HUGE_ELEMENTS = (1 << 31) + 4099  # float32: 8.6 GB
 @pytest.mark.slow
 @pytest.mark.skipif(_available_memory() < 14 << 30, reason="needs about 14 GiB of free memory")
 def test_more_than_2_to_the_31_elements_fill_to_the_last_one():
-    code = f"""
-        import resource, numpy as np, heinit_rs as hi
+    code = PROC_STATUS + textwrap.dedent(f"""
+        import numpy as np, heinit_rs as hi
         n = {HUGE_ELEMENTS}
         arr = hi.normal_(np.empty(n, np.float32), seed=3)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = status_bytes("VmHWM")
         def alone(start, stop):
             return hi.normal_(np.empty(stop - start, np.float32), seed=3, global_shape=(n,),
                               index=np.s_[start:stop])
@@ -477,6 +475,6 @@ def test_more_than_2_to_the_31_elements_fill_to_the_last_one():
               np.array_equal(arr[(1 << 31) - 7:(1 << 31) + 9], middle),
               bool(np.isfinite(arr[-1]) and arr[-1] != 0), peak - arr.nbytes < 64 << 20)
         print(abs(float(arr[::4096].std()) - 1.0) < 0.01)
-    """
+    """)
     out = run_python(code, timeout=600).stdout.split()
     assert out == ["True"] * 5
