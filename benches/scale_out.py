@@ -23,7 +23,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import socket
 import sys
 import time
@@ -35,7 +34,10 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux starts a spawned
+    rank's at its parent's resident size."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 
 
 def rank_main(rank: int, world: int, port: int, size: int, method: str, results: object) -> None:
