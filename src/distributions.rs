@@ -163,7 +163,9 @@ fn normal_reach<T: Real>() -> f64 {
     // the high half, for float64).
     let mut words = [[u32::MAX; crate::philox::LANES]; 4];
     words[4 / T::PER_BLOCK - 1] = [u32::MAX >> 1; crate::philox::LANES];
-    unit.one(T::draw(&words, 0, 0)).to_f64() * (1.0 + 2f64.powi(-20))
+    unit.one(crate::simd::Portable, T::draw(&words, 0, 0))
+        .to_f64()
+        * (1.0 + 2f64.powi(-20))
 }
 
 pub(crate) mod sealed {

@@ -159,7 +159,7 @@ fn one_element<T: Real, X: Transform<T>>(x: &X, stream: &Stream, index: u64) -> 
     for (word, value) in words.iter_mut().zip(block) {
         word[j] = value;
     }
-    x.one(T::draw(&words, within / LANES, j))
+    x.one(Portable, T::draw(&words, within / LANES, j))
 }
 
 /// One element at a time (the reference path), computing each group's blocks once.
@@ -182,7 +182,7 @@ pub fn fill_scalar<T: Real, X: Transform<T>>(x: &X, stream: &Stream, out: &mut [
                 words
             }
         };
-        *slot = x.one(T::draw(&words, within / LANES, within % LANES));
+        *slot = x.one(Portable, T::draw(&words, within / LANES, within % LANES));
     }
 }
 

@@ -282,15 +282,16 @@ impl Real for f64 {
 
 /// A distribution for element type `T`: one value from one draw.
 pub trait Transform<T: Real>: Sync {
-    fn one(&self, draw: T::Draw) -> T;
+    /// The value of one draw, converting through `isa` (every `Isa` gives the same bits).
+    fn one<I: Isa>(&self, isa: I, draw: T::Draw) -> T;
     /// `out[j] = one(draws[j])` for up to `MAX_BATCH` draws, but for lanes put off to
     /// `deferred` (see `Real::batch`). The loops run to a length known only at run time, which
     /// LLVM vectorises at full register width (a constant 16 gets unrolled first and then
     /// packed into narrow vectors).
     #[inline(always)]
-    fn many<I: Isa>(&self, _: I, draws: &[T::Draw], out: &mut [T], _: &mut T::Deferred) {
+    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], _: &mut T::Deferred) {
         for (slot, &draw) in out.iter_mut().zip(draws) {
-            *slot = self.one(draw);
+            *slot = self.one(isa, draw);
         }
     }
     /// The value for a standard normal of sign `negative` and size `magnitude`: how a

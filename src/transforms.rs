@@ -6,7 +6,7 @@
 use crate::lanes::{Lanes, MAX_BATCH};
 use crate::math::*;
 use crate::real::{Real, Transform};
-use crate::simd::{Isa, Portable};
+use crate::simd::Isa;
 
 /// The batched inverse CDF that the normal and the truncated normal share: each lane's parts
 /// (sign, centre distance, tail distance) from `parts(j)`, |Phi^-1| of all lanes at once, then
@@ -61,8 +61,8 @@ impl<T: Real> Normal<T> {
 
 impl<T: Real> Transform<T> for Normal<T> {
     #[inline(always)]
-    fn one(&self, draw: T::Draw) -> T {
-        let (negative, centre, tail) = T::normal_parts(Portable, draw);
+    fn one<I: Isa>(&self, isa: I, draw: T::Draw) -> T {
+        let (negative, centre, tail) = T::normal_parts(isa, draw);
         self.finish(negative, T::ndtri_abs(centre, tail))
     }
     #[inline(always)]
@@ -117,23 +117,10 @@ impl<T: Real> Uniform<T> {
     }
 }
 
-impl<T: Real> Uniform<T> {
-    #[inline(always)]
-    fn value<I: Isa>(&self, isa: I, draw: T::Draw) -> T {
-        (self.center + self.half_width * T::signed_unit(isa, draw)).clamp_to(self.low, self.high)
-    }
-}
-
 impl<T: Real> Transform<T> for Uniform<T> {
     #[inline(always)]
-    fn one(&self, draw: T::Draw) -> T {
-        self.value(Portable, draw)
-    }
-    #[inline(always)]
-    fn many<I: Isa>(&self, isa: I, draws: &[T::Draw], out: &mut [T], _: &mut T::Deferred) {
-        for (slot, &draw) in out.iter_mut().zip(draws) {
-            *slot = self.value(isa, draw);
-        }
+    fn one<I: Isa>(&self, isa: I, draw: T::Draw) -> T {
+        (self.center + self.half_width * T::signed_unit(isa, draw)).clamp_to(self.low, self.high)
     }
 }
 
@@ -314,10 +301,10 @@ impl<T: Real> TruncNormal<T> {
 
 impl<T: Real> Transform<T> for TruncNormal<T> {
     #[inline(always)]
-    fn one(&self, draw: T::Draw) -> T {
+    fn one<I: Isa>(&self, isa: I, draw: T::Draw) -> T {
         match self.wide {
             None => {
-                let p = self.p_low + T::open_unit(Portable, draw) * self.p_width;
+                let p = self.p_low + T::open_unit(isa, draw) * self.p_width;
                 let (negative, centre, tail) = T::prob_parts(p);
                 self.finish(negative, T::ndtri_abs(centre, tail))
             }
@@ -329,7 +316,7 @@ impl<T: Real> Transform<T> for TruncNormal<T> {
         let n = out.len();
         if self.wide.is_some() {
             for j in 0..n {
-                out[j] = self.one(draws[j]);
+                out[j] = self.one(isa, draws[j]);
             }
             return;
         }

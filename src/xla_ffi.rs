@@ -293,7 +293,6 @@ unsafe fn handle(frame: &mut CallFrame) -> Result<(), Failure> {
         offset: &offset,
     };
     let elements: usize = shape.iter().product();
-    advise_huge_pages(out.data, elements * dtype_size(out.dtype));
     let fill = Fill {
         stream: &stream,
         block: &block,
@@ -311,16 +310,6 @@ unsafe fn handle(frame: &mut CallFrame) -> Result<(), Failure> {
                 "the result's XLA dtype {other} is not float32, float64, float16 or bfloat16"
             ))),
         }
-    }
-}
-
-/// Bytes per element of the result's XLA dtype (0 for a dtype the fill refuses).
-fn dtype_size(dtype: i32) -> usize {
-    match dtype {
-        DTYPE_F64 => 8,
-        DTYPE_F32 => 4,
-        DTYPE_F16 | DTYPE_BF16 => 2,
-        _ => 0,
     }
 }
 
@@ -512,6 +501,7 @@ impl Fill<'_> {
     /// # Safety
     /// `data` must hold `elements` values of `T` that nothing else uses during the call.
     unsafe fn values<T: Element>(&self, attributes: &Attributes64) -> Result<(), Failure> {
+        advise_huge_pages(self.data, self.elements * core::mem::size_of::<T>());
         // SAFETY: the caller's contract.
         let out = unsafe { core::slice::from_raw_parts_mut(self.data as *mut T, self.elements) };
         let p = &attributes.parameters;
