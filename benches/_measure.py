@@ -1,10 +1,19 @@
-"""Timing shared by the benches in this folder: implementations taking turns, round after round,
-so that a shared machine slowing down for a while slows each alike."""
+"""Measurements shared by the benches in this folder: timings (implementations taking turns,
+round after round, so that a shared machine slowing down for a while slows each alike) and the
+process's memory."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+
+
+def status_bytes(field: str) -> int:
+    """A size from /proc/self/status in bytes: "VmHWM" (this process's peak resident memory) or
+    "VmRSS" (now). Not ru_maxrss: Linux starts a child's at its forking parent's resident size."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status
+                    if line.startswith(field + ":"))
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -26,12 +26,13 @@ import subprocess
 import sys
 
 import numpy as np
-from _timing import best_ns_per_element
+from _measure import best_ns_per_element
 
 PEAK = """
 import sys, jax
 import heinit_rs.jax as hj
 sys.path.insert(0, {here!r})
+from _measure import status_bytes
 from jax_jit import through_pure_callback
 n, which = {n}, {which!r}
 init = {{"heinit_rs.jax jit": hj.he_normal(in_axis=0, out_axis=0),
@@ -39,9 +40,6 @@ init = {{"heinit_rs.jax jit": hj.he_normal(in_axis=0, out_axis=0),
         "jax.nn jit": jax.nn.initializers.he_normal(in_axis=0, out_axis=0)}}[which]
 key = jax.random.key(1)
 compiled = jax.jit(lambda k: init(k, (n,))).lower(key).compile()
-def status_bytes(field):  # VmHWM, unlike ru_maxrss, is not the forking parent's peak
-    line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
-    return int(line.split()[1]) * 1024
 before = status_bytes("VmRSS")
 compiled(key).block_until_ready()
 print((status_bytes("VmHWM") - before) / (n * 4))

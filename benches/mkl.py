@@ -32,7 +32,7 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
-from _timing import best_ns_per_element
+from _measure import best_ns_per_element
 
 # VSL's basic generators (mkl_vsl_defines.h: VSL_BRNG_INC = 1 << 20) and methods.
 GENERATORS = {"MCG59": 4 << 20, "MT19937": 8 << 20, "SFMT19937": 13 << 20, "ARS5": 15 << 20,

@@ -27,17 +27,7 @@ import socket
 import sys
 import time
 
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux starts a spawned
-    rank's at its parent's resident size."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+from _measure import status_bytes
 
 
 def rank_main(rank: int, world: int, port: int, size: int, method: str, results: object) -> None:
@@ -54,7 +44,7 @@ def rank_main(rank: int, world: int, port: int, size: int, method: str, results:
                             world_size=world)
     rows = size // world
     dist.barrier()
-    before = rss_bytes()
+    before = status_bytes("VmRSS")
     start = time.perf_counter()
     torch.manual_seed(0)
     if method == "sharded (heinit_rs)":
@@ -69,7 +59,7 @@ def rank_main(rank: int, world: int, port: int, size: int, method: str, results:
         local.copy_(torch.split(master, rows, dim=0)[rank])
         del master
     seconds = time.perf_counter() - start
-    peak = peak_rss_bytes() - before
+    peak = status_bytes("VmHWM") - before
     dist.barrier()
     results[rank] = {"seconds": seconds, "peak_rss_above_start": peak,  # type: ignore[index]
                      "local_bytes": local.numel() * 4}
