@@ -1,7 +1,7 @@
 //! Lane bookkeeping for the batched kernels, below any instruction set or distribution: the
 //! aligned scratch arrays, and the float64 lanes set aside for AS 241's tail.
 
-use crate::math::{as241_far_tail, as241_near_tail, as241_r, AS241_FAR, AS241_SPLIT};
+use crate::math::{as241_far_tail, as241_near_tail_interleaved, as241_r, AS241_FAR, AS241_SPLIT};
 use crate::philox::LANES;
 use core::mem::MaybeUninit;
 
@@ -138,10 +138,10 @@ impl TailLanes {
         for (z, &t) in z.iter_mut().zip(signed_t) {
             *z = as241_r(t.abs());
         }
-        for z in z.iter_mut() {
+        for z in z.iter() {
             any_far |= *z > AS241_FAR;
-            *z = as241_near_tail(*z);
         }
+        as241_near_tail_interleaved::<8>(z);
         if any_far {
             far_tail_lanes(signed_t, z);
         }

@@ -183,6 +183,62 @@ pub fn as241_central(c: f64) -> f64 {
     c * horner(&AS241_CENTRAL_NUM, r) / horner(&AS241_CENTRAL_DEN, r)
 }
 
+/// `scale[j] * horner(num, x[j]) / horner(den, x[j])` (no scale if `None`) for `L` lanes into
+/// `out`, with the one-lane forms' operations in their order, so the same bits. Each Horner step
+/// is taken for all lanes before the next: the lanes' 2 L chains of 7 multiply-adds are
+/// independent, and the core overlaps them instead of waiting out each chain's latency (a loop
+/// of whole lane-by-lane Horner chains ran 8% slower on AVX2).
+#[inline(always)]
+fn rational_interleaved<const L: usize>(
+    num: &[f64; 8],
+    den: &[f64; 8],
+    x: &[f64; L],
+    scale: Option<&[f64]>,
+    out: &mut [f64],
+) {
+    let (mut n, mut d) = ([num[0]; L], [den[0]; L]);
+    for k in 1..8 {
+        for j in 0..L {
+            n[j] = n[j] * x[j] + num[k];
+            d[j] = d[j] * x[j] + den[k];
+        }
+    }
+    if let Some(scale) = scale {
+        for j in 0..L {
+            n[j] *= scale[j];
+        }
+    }
+    for j in 0..L {
+        out[j] = n[j] / d[j];
+    }
+}
+
+/// `as241_central` of each of `c` into `z`, `L` lanes at a time (`rational_interleaved`).
+#[inline(always)]
+pub fn as241_central_interleaved<const L: usize>(c: &[f64], z: &mut [f64]) {
+    let whole = z.len() - z.len() % L;
+    for (z, c) in z[..whole].chunks_exact_mut(L).zip(c.chunks_exact(L)) {
+        let r: [f64; L] = core::array::from_fn(|j| AS241_CENTRAL_R0 - c[j] * c[j]);
+        rational_interleaved(&AS241_CENTRAL_NUM, &AS241_CENTRAL_DEN, &r, Some(c), z);
+    }
+    for (z, &c) in z[whole..].iter_mut().zip(&c[whole..]) {
+        *z = as241_central(c);
+    }
+}
+
+/// `as241_near_tail` of each of `z` in place, `L` lanes at a time (`rational_interleaved`).
+#[inline(always)]
+pub fn as241_near_tail_interleaved<const L: usize>(z: &mut [f64]) {
+    let whole = z.len() - z.len() % L;
+    for z in z[..whole].chunks_exact_mut(L) {
+        let x: [f64; L] = core::array::from_fn(|j| z[j] - AS241_NEAR_SHIFT);
+        rational_interleaved(&AS241_NEAR_NUM, &AS241_NEAR_DEN, &x, None, z);
+    }
+    for z in &mut z[whole..] {
+        *z = as241_near_tail(*z);
+    }
+}
+
 /// The tail variable r = sqrt(-ln t) of AS 241.
 #[inline(always)]
 pub fn as241_r(t: f64) -> f64 {

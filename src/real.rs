@@ -269,9 +269,7 @@ impl Real for f64 {
         deferred: &mut TailLanes,
     ) {
         let n = z.len();
-        for j in 0..n {
-            z[j] = as241_central(c[j]);
-        }
+        isa.as241_central_many(&c[..n], z);
         isa.defer_tail_lanes(deferred, &c[..n], &t[..n], &negative[..n]);
     }
     #[inline(always)]

@@ -11,7 +11,7 @@ pub(crate) mod neon;
 pub(crate) mod x86;
 
 use crate::lanes::{TailLanes, MAX_BATCH};
-use crate::math::{f16_bits_from_f32, f64_of_small_i64, ndtri_f32_poly};
+use crate::math::{as241_central_interleaved, f16_bits_from_f32, f64_of_small_i64, ndtri_f32_poly};
 use crate::philox::{Stream, LANES};
 
 /// What the batched kernels take from an instruction set: Philox blocks and the float32
@@ -31,6 +31,13 @@ pub trait Isa: Copy {
     #[inline(always)]
     fn defer_tail_lanes(self, lanes: &mut TailLanes, c: &[f64], t: &[f64], negative: &[bool]) {
         lanes.add(c, t, negative)
+    }
+    /// `z[j] = as241_central(c[j])` for every lane, interleaved over as many lanes as four
+    /// registers hold (each Horner step then holds three arrays: 12 of 16 registers): 8 for
+    /// 128-bit vectors.
+    #[inline(always)]
+    fn as241_central_many(self, c: &[f64], z: &mut [f64]) {
+        as241_central_interleaved::<8>(c, z)
     }
     /// `out[j] = ndtri_f32_poly(segment[j], t[j])` for every lane.
     #[inline(always)]
@@ -105,7 +112,7 @@ impl Isa for Portable {
 macro_rules! target_isa {
     ($(#[$doc:meta])* $name:ident, blocks: $blocks:path $(, poly: $poly:path)?
      $(, pair: $blocks_pair:path)? $(, tail: $defer_tail:path)? $(, f16: $round_f16:path)?
-     $(, i64_to_f64: $f64_of_i64:path)?) => {
+     $(, i64_to_f64: $f64_of_i64:path)? $(, central_lanes: $central_lanes:literal)?) => {
         $(#[$doc])*
         #[derive(Clone, Copy)]
         pub struct $name(());
@@ -163,6 +170,12 @@ macro_rules! target_isa {
             fn round_f16(self, out: &mut [u16], values: &[f32]) {
                 // SAFETY: as above (the set's entry point also enables F16C).
                 unsafe { $round_f16(out, values) }
+            }
+            )?
+            $(
+            #[inline(always)]
+            fn as241_central_many(self, c: &[f64], z: &mut [f64]) {
+                $crate::math::as241_central_interleaved::<$central_lanes>(c, z)
             }
             )?
             $(

@@ -394,13 +394,14 @@ impl TailLanes {
 // The tokens: each `Isa` piece is one of the kernels above.
 crate::simd::target_isa!(
     /// AVX2 with F16C, made only in dispatch's `fill_run_avx2`.
-    Avx2, blocks: blocks_avx2, poly: ndtri_f32_poly_avx2, f16: f16_bits_from_f32_f16c
+    Avx2, blocks: blocks_avx2, poly: ndtri_f32_poly_avx2, f16: f16_bits_from_f32_f16c,
+    central_lanes: 16
 );
 crate::simd::target_isa!(
     /// AVX-512 F/BW/DQ/VL with F16C, made only in dispatch's `fill_run_avx512`.
     Avx512, blocks: blocks_avx512, poly: ndtri_f32_poly_avx512,
     pair: blocks_avx512_groups::<2, 4>, tail: TailLanes::add_avx512, f16: f16_bits_from_f32_f16c,
-    i64_to_f64: crate::simd::f64_of_i64_native
+    i64_to_f64: crate::simd::f64_of_i64_native, central_lanes: 32
 );
 
 #[cfg(test)]

@@ -286,3 +286,34 @@ proptest! {
         prop_assert_eq!(f64_of_small_i64(small).to_bits(), (small as f64).to_bits());
     }
 }
+
+proptest! {
+    /// AS 241's rationals taken many lanes at a time (each instruction set's interleave width,
+    /// and a remainder past the last whole chunk) give each lane the bits of the one-lane form.
+    #[test]
+    fn interleaved_as241_rationals_equal_the_one_lane_forms(
+        centre in proptest::collection::vec(0.0f64..=crate::math::AS241_SPLIT, 0..80),
+        shift in 0usize..3,
+    ) {
+        use crate::math::*;
+        // Map the centres onto r = sqrt(-ln t) of the near tail, (1.31, 5].
+        let r: Vec<f64> = centre.iter().map(|&c| 1.31 + c / AS241_SPLIT * (AS241_FAR - 1.31)).collect();
+        fn check<const L: usize>(centre: &[f64], r: &[f64]) -> Result<(), TestCaseError> {
+            let mut z = vec![0.0; centre.len()];
+            as241_central_interleaved::<L>(centre, &mut z);
+            for (&c, &z) in centre.iter().zip(&z) {
+                prop_assert_eq!(z.to_bits(), as241_central(c).to_bits(), "central, L = {}", L);
+            }
+            let mut z = r.to_vec();
+            as241_near_tail_interleaved::<L>(&mut z);
+            for (&r, &z) in r.iter().zip(&z) {
+                prop_assert_eq!(z.to_bits(), as241_near_tail(r).to_bits(), "near tail, L = {}", L);
+            }
+            Ok(())
+        }
+        let (centre, r) = (&centre[shift.min(centre.len())..], &r[shift.min(r.len())..]);
+        check::<8>(centre, r)?;
+        check::<16>(centre, r)?;
+        check::<32>(centre, r)?;
+    }
+}
