@@ -438,6 +438,23 @@ mod tests {
         }
     }
 
+    /// AVX-512's two-group kernel (its `Isa::blocks_pair`) gives the two groups' portable
+    /// blocks.
+    #[test]
+    fn avx512_block_pairs_equal_portable_blocks() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            eprintln!("SKIPPED avx512_block_pairs_equal_portable_blocks: not on this CPU");
+            return;
+        }
+        let stream = Stream::new(0x0123_4567_89ab_cdef, 5);
+        for first in [0u64, (1 << 32) - 20, u64::MAX / 4] {
+            // SAFETY: AVX-512F was detected.
+            let fast = unsafe { blocks_avx512_groups::<2, 4>(&stream, first) };
+            let expected = [stream.blocks(first), stream.blocks(first + LANES as u64)];
+            assert_eq!(fast, expected, "from {first}");
+        }
+    }
+
     /// Every instruction set's table lookup gives the portable polynomial's bits, for every
     /// segment (and segments past the table, which all take modulo 32) against many t.
     #[test]
