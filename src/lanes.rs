@@ -99,7 +99,7 @@ impl TailLanes {
     /// Set aside the lanes of one batch (at most `MAX_BATCH`) that need the tail. The lanes are
     /// found through a bit mask (a vector compare), then only its set bits are visited.
     #[inline(always)]
-    pub fn add(&mut self, c: &[f64], t: &[f64], negative: &[bool]) {
+    pub fn add(&mut self, c: &[f64], t: &[f64], sign: &[f64]) {
         let mut mask = 0u64;
         for (j, &centre) in c.iter().enumerate() {
             mask |= u64::from(centre > AS241_SPLIT) << j;
@@ -108,9 +108,7 @@ impl TailLanes {
             let j = mask.trailing_zeros() as usize;
             mask &= mask - 1;
             self.at[self.len].write(self.base + j);
-            self.signed_t[self.len].write(f64::from_bits(
-                t[j].to_bits() | (u64::from(negative[j]) << 63),
-            ));
+            self.signed_t[self.len].write(f64::from_bits(t[j].to_bits() | sign[j].to_bits()));
             self.len += 1;
         }
     }

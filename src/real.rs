@@ -32,6 +32,7 @@ pub trait Real:
     const GROUP: u64 = (LANES * Self::PER_BLOCK) as u64;
     fn from_f64(x: f64) -> Self;
     fn is_finite(self) -> bool;
+    fn is_sign_negative(self) -> bool;
     fn to_f64(self) -> f64;
     /// Lane `lane` of column `j` of a group's transposed words.
     fn draw(words: &[[u32; LANES]; 4], lane: usize, j: usize) -> Self::Draw;
@@ -66,11 +67,13 @@ pub trait Real:
     /// |Phi^-1| from the parts.
     fn ndtri_abs(centre: Self, tail: Self) -> Self;
     /// `ndtri_abs` over up to `MAX_BATCH` lanes into `z`, or, for lanes it defers, later.
+    /// `sign` is each lane's sign as a signed zero (`with_sign(negative, 0)`): lanes of
+    /// floats, where an array of `bool` costs byte packing and unpacking in vector code.
     fn ndtri_abs_many<I: Isa>(
         isa: I,
         centre: &[Self],
         tail: &[Self],
-        negative: &[bool],
+        sign: &[Self],
         z: &mut [Self],
         deferred: &mut Self::Deferred,
     );
@@ -101,6 +104,10 @@ impl Real for f32 {
     }
     fn is_finite(self) -> bool {
         f32::is_finite(self)
+    }
+    #[inline(always)]
+    fn is_sign_negative(self) -> bool {
+        f32::is_sign_negative(self)
     }
     fn to_f64(self) -> f64 {
         f64::from(self)
@@ -170,7 +177,7 @@ impl Real for f32 {
         isa: I,
         abs_x: &[f32],
         q: &[f32],
-        _: &[bool],
+        _: &[f32],
         z: &mut [f32],
         _: &mut NothingDeferred,
     ) {
@@ -190,6 +197,10 @@ impl Real for f64 {
     }
     fn is_finite(self) -> bool {
         f64::is_finite(self)
+    }
+    #[inline(always)]
+    fn is_sign_negative(self) -> bool {
+        f64::is_sign_negative(self)
     }
     fn to_f64(self) -> f64 {
         self
@@ -264,13 +275,13 @@ impl Real for f64 {
         isa: I,
         c: &[f64],
         t: &[f64],
-        negative: &[bool],
+        sign: &[f64],
         z: &mut [f64],
         deferred: &mut TailLanes,
     ) {
         let n = z.len();
         isa.as241_central_many(&c[..n], z);
-        isa.defer_tail_lanes(deferred, &c[..n], &t[..n], &negative[..n]);
+        isa.defer_tail_lanes(deferred, &c[..n], &t[..n], &sign[..n]);
     }
     #[inline(always)]
     fn with_sign(negative: bool, magnitude: f64) -> f64 {

@@ -21,17 +21,19 @@ fn inverse_cdf_many<T: Real, X: Transform<T>, I: Isa>(
 ) {
     let n = out.len();
     let zero = T::from_f64(0.0);
-    let (mut negative, mut centre, mut tail) = (
-        Lanes([false; MAX_BATCH]),
+    let (mut sign, mut centre, mut tail) = (
+        Lanes([zero; MAX_BATCH]),
         Lanes([zero; MAX_BATCH]),
         Lanes([zero; MAX_BATCH]),
     );
     for j in 0..n {
-        (negative[j], centre[j], tail[j]) = parts(j);
+        let negative;
+        (negative, centre[j], tail[j]) = parts(j);
+        sign[j] = T::with_sign(negative, zero);
     }
-    T::ndtri_abs_many(isa, &centre[..], &tail[..], &negative[..], out, deferred);
+    T::ndtri_abs_many(isa, &centre[..], &tail[..], &sign[..], out, deferred);
     for j in 0..n {
-        out[j] = x.finish(negative[j], out[j]);
+        out[j] = x.finish(sign[j].is_sign_negative(), out[j]);
     }
 }
 

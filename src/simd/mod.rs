@@ -27,10 +27,10 @@ pub trait Isa: Copy {
             self.blocks(stream, first + LANES as u64),
         ]
     }
-    /// `lanes.add(c, t, negative)`: set aside float64 lanes for AS 241's tail.
+    /// `lanes.add(c, t, sign)`: set aside float64 lanes for AS 241's tail.
     #[inline(always)]
-    fn defer_tail_lanes(self, lanes: &mut TailLanes, c: &[f64], t: &[f64], negative: &[bool]) {
-        lanes.add(c, t, negative)
+    fn defer_tail_lanes(self, lanes: &mut TailLanes, c: &[f64], t: &[f64], sign: &[f64]) {
+        lanes.add(c, t, sign)
     }
     /// `z[j] = as241_central(c[j])` for every lane, interleaved over as many lanes as four
     /// registers hold (each Horner step then holds three arrays: 12 of 16 registers): 8 for
@@ -147,10 +147,10 @@ macro_rules! target_isa {
                 lanes: &mut $crate::lanes::TailLanes,
                 c: &[f64],
                 t: &[f64],
-                negative: &[bool],
+                sign: &[f64],
             ) {
                 // SAFETY: as above.
-                unsafe { $defer_tail(lanes, c, t, negative) }
+                unsafe { $defer_tail(lanes, c, t, sign) }
             }
             )?
             $(

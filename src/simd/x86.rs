@@ -368,18 +368,14 @@ impl TailLanes {
     /// # Safety
     /// The CPU must support AVX-512 F/BW/DQ/VL.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-    pub unsafe fn add_avx512(&mut self, c: &[f64], t: &[f64], negative: &[bool]) {
+    pub unsafe fn add_avx512(&mut self, c: &[f64], t: &[f64], sign: &[f64]) {
         use core::arch::x86_64::*;
         const W: usize = 8;
         let n = c.len();
         assert!(
-            n.is_multiple_of(W)
-                && t.len() == n
-                && negative.len() == n
-                && self.len + n <= TAIL_LANES
+            n.is_multiple_of(W) && t.len() == n && sign.len() == n && self.len + n <= TAIL_LANES
         );
         let split = _mm512_set1_pd(AS241_SPLIT);
-        let sign = _mm512_set1_pd(-0.0);
         let lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
         for k in (0..n).step_by(W) {
             // SAFETY: k + 8 <= n for each of the three slices, and the two stores address the
@@ -387,9 +383,7 @@ impl TailLanes {
             unsafe {
                 let centre = _mm512_loadu_pd(c.as_ptr().add(k));
                 let t = _mm512_loadu_pd(t.as_ptr().add(k));
-                let signs = _mm_loadl_epi64(negative.as_ptr().add(k).cast());
-                let signed_t =
-                    _mm512_mask_xor_pd(t, _mm_test_epi8_mask(signs, signs) as u8, t, sign);
+                let signed_t = _mm512_or_pd(t, _mm512_loadu_pd(sign.as_ptr().add(k)));
                 let at = _mm512_add_epi64(_mm512_set1_epi64((self.base + k) as i64), lanes);
                 let tail = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(centre, split);
                 _mm512_storeu_pd(
