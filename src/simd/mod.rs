@@ -1,6 +1,7 @@
 //! Instruction sets as the kernels see them: `Isa` is what a batched kernel takes from one
 //! (Philox blocks, the float32 inverse CDF's table lookups, the float64 tail-lane compress,
-//! float16 rounding), the portable implementation, and `target_isa!`, which makes a set's
+//! the float64 central rational's interleave width, the 64-bit integer conversion, float16
+//! rounding), the portable implementation, and `target_isa!`, which makes a set's
 //! proof token from its kernels. Each set's kernels and token live in its own file (`x86`,
 //! `neon`); the list of paths that use them is `dispatch`'s `simd_paths!`. Nothing here knows
 //! of distributions.
@@ -14,8 +15,8 @@ use crate::lanes::{TailLanes, MAX_BATCH};
 use crate::math::{as241_central_interleaved, f16_bits_from_f32, f64_of_small_i64, ndtri_f32_poly};
 use crate::philox::{Stream, LANES};
 
-/// What the batched kernels take from an instruction set: Philox blocks and the float32
-/// inverse CDF's table lookups. Every implementation gives the portable code's bits.
+/// What the batched kernels take from an instruction set (the pieces listed in the module's
+/// doc). Every implementation gives the portable code's bits.
 pub trait Isa: Copy {
     fn blocks(self, stream: &Stream, first: u64) -> [[u32; LANES]; 4];
     /// Two groups' blocks, from `first` and from `first + LANES`. Where the set's Philox can

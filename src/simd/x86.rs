@@ -123,8 +123,10 @@ pub unsafe fn blocks_avx2(stream: &Stream, first: u64) -> [[u32; LANES]; 4] {
     let keys = round_keys(stream.key);
     for pass in [0..2, 2..4] {
         for key in &keys {
-            // SAFETY: `key` points to two u32s; each broadcast reads one of them (from memory,
-            // as in `blocks_avx512_groups`: that took AVX2's normal 7% faster on Zen 3).
+            // From memory, as in `blocks_avx512_groups` (through a general register it cost
+            // two shuffle-port operations a round: the avx2 float64 normal ran 7% slower on
+            // Zen 3).
+            // SAFETY: `key` points to two u32s; each broadcast reads one of them.
             let (key0, key1) = unsafe {
                 (
                     _mm256_broadcastd_epi32(_mm_loadu_si32(key.as_ptr().cast())),
