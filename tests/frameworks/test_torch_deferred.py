@@ -43,6 +43,58 @@ class Research(nn.Module):
             self.mixed.add_(torch.eye(width))
 
 
+class PPOAgent(nn.Module):
+    """CleanRL's PPO agent: orthogonal weights with a gain, constant biases."""
+
+    def __init__(self):
+        super().__init__()
+
+        def layer(inputs, outputs, std=math.sqrt(2)):
+            linear = nn.Linear(inputs, outputs)
+            nn.init.orthogonal_(linear.weight, std)
+            nn.init.constant_(linear.bias, 0.0)
+            return linear
+
+        self.critic = nn.Sequential(layer(8, 64), nn.Tanh(), layer(64, 64), nn.Tanh(),
+                                    layer(64, 1, std=1.0))
+        self.actor = nn.Sequential(layer(8, 64), nn.Tanh(), layer(64, 4, std=0.01))
+
+
+class DiracSparse(nn.Module):
+    """The torch.nn.init functions that return early on meta tensors: dirac_, sparse_ and
+    orthogonal_ of a torch.empty parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        nn.init.dirac_(self.conv.weight)
+        self.grouped = nn.Conv1d(8, 8, 3, groups=2)
+        nn.init.dirac_(self.grouped.weight, groups=2)
+        self.sparse = nn.Parameter(torch.empty(64, 16))
+        nn.init.sparse_(self.sparse, sparsity=0.25)
+        self.square = nn.Parameter(torch.empty(32, 48))
+        nn.init.orthogonal_(self.square)
+
+
+class Symmetric(nn.Module):
+    def forward(self, x):
+        return x.triu() + x.triu(1).transpose(-1, -2)
+
+    def right_inverse(self, a):
+        return a.triu()
+
+
+def parametrized():
+    layer = nn.Linear(16, 16)
+    torch.nn.utils.parametrize.register_parametrization(layer, "weight", Symmetric())
+    return layer
+
+
+def wav2vec2():
+    transformers = pytest.importorskip("transformers")
+    return transformers.Wav2Vec2Model(transformers.Wav2Vec2Config())
+
+
 def tiny_transformers(kind):
     transformers = pytest.importorskip("transformers")
     if kind == "bert":
@@ -87,6 +139,10 @@ ZOO = {
     "transformers gpt2": lambda: tiny_transformers("gpt2"),
     "transformers llama": lambda: tiny_transformers("llama"),
     "torchtitan debugmodel": torchtitan_model,
+    "CleanRL PPO agent (orthogonal_)": PPOAgent,
+    "dirac_, sparse_, orthogonal_": DiracSparse,
+    "parametrization with right_inverse": parametrized,
+    "transformers Wav2Vec2 (default config)": wav2vec2,
 }
 
 
@@ -181,7 +237,7 @@ def test_the_record_costs_memory_per_operation_not_per_element():
     model = ht.deferred_init(nn.Linear, 100_000, 100_000)  # 40 GB of float32 if real
     record = _record.record_of(model)
     assert 0 < len(record.nodes) < 20
-    assert sum(t.nbytes for t, _ in record.constants) < 1024
+    assert sum(t.nbytes for t in record.constants) < 1024
     assert model.weight.is_meta
 
 
@@ -224,3 +280,155 @@ def test_materialize_on_the_meta_device_gives_meta_tensors_as_reset_parameters_d
         nn.Linear(4, 4, device="meta")
     ht.materialize(model, device="meta", init=init, seed=0)
     assert model.weight.is_meta
+
+
+def test_every_init_that_skips_meta_tensors_in_torchs_source_is_recorded():
+    import inspect
+    import torch.nn.init as torch_init
+    skipping = sorted(name for name, f in vars(torch_init).items() if inspect.isfunction(f)
+                      and "is_meta" in inspect.getsource(f))
+    assert {"dirac_", "orthogonal_", "sparse_"} <= set(skipping)
+    assert _record.META_SKIPPING_INITS == skipping
+    model = replayed(PPOAgent, seed=0)
+    for layer in (model.critic[0], model.critic[2]):
+        w = layer.weight.detach()
+        assert (w.T @ w - 2 * torch.eye(w.shape[1])).abs().max() < 1e-4
+    model = replayed(DiracSparse, seed=0)
+    reference = DiracSparse()
+    assert torch.equal(model.conv.weight, reference.conv.weight)
+    assert torch.equal(model.grouped.weight, reference.grouped.weight)
+    assert ((model.sparse == 0).sum(0) == 16).all()  # ceil(0.25 * 64) zeros per column
+    w = model.square.detach()
+    assert (w @ w.T - torch.eye(32)).abs().max() < 1e-4
+
+
+def test_a_parameter_nothing_writes_raises_naming_it():
+    class Unwritten(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.written = nn.Parameter(torch.zeros(3))
+            self.forgotten = nn.Parameter(torch.empty(3, 3))
+            self.alias = self.forgotten.view(9)
+
+    with pytest.raises(ValueError, match=r"nothing initialized the parameter\(s\) forgotten"):
+        replayed(Unwritten, seed=0)
+
+
+class RandomIntegers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("permutation", torch.randperm(32))
+        self.register_buffer("tokens", torch.randint(0, 1000, (64,)))
+        self.register_buffer("shifted", torch.randint(5, 10, (64,)))
+        self.phase = nn.Parameter(torch.randn(16, dtype=torch.cfloat))
+        self.unit = nn.Parameter(torch.rand(16, dtype=torch.cdouble))
+
+
+def test_random_integer_permutation_and_complex_tensors_are_decided_by_seed_alone():
+    def values(seed, torch_seed):
+        torch.manual_seed(torch_seed)
+        return state(replayed(RandomIntegers, seed))
+
+    ours = values(0, torch_seed=1)
+    assert list(ours["permutation"].sort().values) == list(range(32))
+    assert ours["phase"].dtype == torch.cfloat and ours["phase"].is_meta is False
+    for key, tensor in values(0, torch_seed=2).items():
+        assert torch.equal(tensor, ours[key]), key
+    for key, tensor in values(1, torch_seed=1).items():
+        assert not torch.equal(tensor, ours[key]), key
+
+
+class SharedTemporary(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(32, 32)
+        self.l2 = nn.Linear(32, 32)
+        base = torch.randn(32, 32) * 0.1
+        with torch.no_grad():
+            self.l1.weight.copy_(base)
+            self.l2.weight.copy_(base)
+        self.a = nn.Linear(8, 8)
+        self.b = nn.Linear(8, 8)
+        self.b.weight = nn.Parameter(2 * self.a.weight)
+
+
+def test_a_temporary_shared_by_layers_keeps_its_values_in_a_stage_without_some_of_them():
+    whole = state(replayed(SharedTemporary, seed=4))
+    assert torch.equal(whole["l1.weight"], whole["l2.weight"])
+    assert torch.equal(whole["b.weight"], 2 * whole["a.weight"])
+    for dropped in ("l1", "l2", "a"):
+        stage = ht.deferred_init(SharedTemporary)
+        delattr(stage, dropped)
+        values = state(ht.materialize(stage, seed=4, init="model"))
+        for key, tensor in values.items():
+            assert torch.equal(tensor, whole[key]), (dropped, key)
+
+
+def test_a_constructor_that_seeds_its_own_randomness_raises_naming_the_line():
+    class ManualSeed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(42)
+            self.layer = nn.Linear(4, 4)
+
+    class OwnGenerator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(4, 4))
+            nn.init.normal_(self.w, generator=torch.Generator().manual_seed(3))
+
+    class OwnGeneratorFactory(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, generator=torch.Generator().manual_seed(3)))
+
+    state_before = torch.default_generator.get_state()
+    seeding = (torch.manual_seed, torch.random.manual_seed, torch.cuda.manual_seed)
+    for build, what in ((ManualSeed, "torch.manual_seed"), (OwnGenerator, "generator="),
+                        (OwnGeneratorFactory, "generator=")):
+        with pytest.raises(RuntimeError, match=rf"deferred_init: .*{what}.*test_torch_deferred"):
+            ht.deferred_init(build)
+    assert torch.equal(torch.default_generator.get_state(), state_before)
+    assert (torch.manual_seed, torch.random.manual_seed, torch.cuda.manual_seed) == seeding
+
+
+def test_numpy_data_is_snapshotted_when_construction_reads_it():
+    data = np.arange(6, dtype=np.float32)
+
+    class FromNumpy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.empty(6))
+            with torch.no_grad():
+                self.w.copy_(torch.from_numpy(data))
+
+    model = ht.deferred_init(FromNumpy)
+    data[:] = 100  # a NumPy write: torch's version counter does not see it
+    ht.materialize(model, seed=0, init="model")
+    assert model.w.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_legacy_constructors_make_meta_tensors_that_are_recorded():
+    class Legacy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.Tensor(64).uniform_())
+            self.v = nn.Parameter(torch.Tensor(torch.Size([4, 4])).normal_(0, 2))
+
+    model = ht.deferred_init(Legacy)
+    assert model.w.is_meta and model.v.is_meta
+    ht.materialize(model, seed=0, init="model")
+    assert 0 <= model.w.min() and model.w.max() < 1 and model.v.std() > 1
+    assert torch.Tensor(3).device.type == "cpu"  # outside deferred_init, torch's own
+
+
+def test_a_value_read_from_a_random_tensor_names_deferred_init_and_the_line():
+    class ReadsAValue(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(4))
+            self.big = bool(self.weight.sum() > 100)
+
+    with pytest.raises(RuntimeError, match=r"deferred_init: .*test_torch_deferred.py:\d+.*"
+                                           r"fast_init"):
+        ht.deferred_init(ReadsAValue)

@@ -47,6 +47,23 @@ def dtensor_shard(
     return local, global_shape, tuple(slice(o, o + n) for o, n in zip(offset, shape))
 
 
+def one_block(tensor: Any) -> bool:
+    """Whether a DTensor's local shard is one block of the global tensor (Shard and Replicate
+    placements; strided sharding, as FSDP2 over tensor parallelism lays out, is not)."""
+    from torch.distributed.tensor import Replicate, Shard
+
+    return all(type(placement) in (Shard, Replicate) for placement in tensor.placements)
+
+
+def local_part(tensor: Any, whole: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a DTensor whose whole value `whole` every rank holds, as DTensor
+    lays it out (no communication)."""
+    from torch.distributed.tensor import distribute_tensor
+
+    return distribute_tensor(whole, tensor.device_mesh, tensor.placements,
+                             src_data_rank=None).to_local()
+
+
 def local_tensor(tensor: torch.Tensor) -> torch.Tensor:
     """A DTensor's local shard, any other tensor itself."""
     return tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined, no-any-return, unused-ignore]

@@ -24,6 +24,7 @@ import torch.nn.init as _torch_init
 from heinit_rs._random import Generator, StreamSource, check_seed
 from heinit_rs.torch._fill import FLOAT_DTYPES, key_source
 from heinit_rs.torch._ops import fill, traced
+from heinit_rs.torch._record import recorder, seeded_construction
 
 
 class KeysByName(Protocol):
@@ -68,6 +69,8 @@ def _redirected(redirect: Redirect, tensor: torch.Tensor, initializer: str,
     arguments (nothing drawn or written), so that torch runs and raises its own error."""
     if _torch_rejects(tensor, initializer, arguments):
         return False
+    if generator not in (None, torch.default_generator) and recorder() is not None:
+        raise seeded_construction(f"passes its own generator= to {initializer}")
     if redirect.keys is not None:
         source: int | StreamSource = redirect.keys.source_for(tensor)
     elif generator is not None or redirect.seed is None:

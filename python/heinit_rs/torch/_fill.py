@@ -14,7 +14,7 @@ from heinit_rs import _initializers
 from heinit_rs._checks import bfloat16_dtype
 from heinit_rs._distributions import Uniform, check_fits
 from heinit_rs._random import MAX_SEED, Generator, StreamSource, check_seed
-from heinit_rs.torch._dtensor import dtensor_shard, is_dtensor
+from heinit_rs.torch._dtensor import dtensor_shard, is_dtensor, local_part, one_block
 
 Seed = int | Generator | None
 Index = _initializers.Index
@@ -205,6 +205,14 @@ def fill_memory(target: torch.Tensor, initializer: str, source: int | StreamSour
         if global_shape is not None or index is not None:
             raise ValueError("a DTensor knows its global shape and its shard; pass neither "
                              "global_shape nor index")
+        if not one_block(target):  # the whole value, then this rank's part of it
+            local = target.to_local()  # type: ignore[attr-defined]
+            whole = torch.empty(target.shape, dtype=target.dtype, device=local.device)
+            fill_memory(whole, initializer, source, None, None, arguments, device_kernel)
+            with torch.no_grad():
+                local.copy_(local_part(target, whole))
+            torch.autograd.graph.increment_version(target)
+            return target
         shard_of_rank, global_shape, index = dtensor_shard(target)
         if shard_of_rank is None:  # this rank holds no part of it
             return target

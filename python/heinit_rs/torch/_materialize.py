@@ -157,16 +157,17 @@ def _init_by_name(module: torch.nn.Module, device: torch.device, seed: int, init
                   record: Record | None, entry: Callable[[], object] | None) -> list[str]:
     """Initialize with keys by name: replay a record, then run a library's init entry, `init`
     or the reset methods; the names of the parameters nothing wrote."""
-    streams = NameStreams(seed)  # the replay's fills first, then the init's
     if record is not None and device.type != "meta":
-        unwritten = replay(record, module, device, streams)
+        unwritten = replay(record, module, device, NameStreams(seed))
         module.to(device)  # what construction made on a real device already
         if entry is None:
             return [name for name, _ in module.named_parameters() if name in unwritten]
     else:
         module.to_empty(device=device)
         unwritten = {name for name, _ in module.named_parameters()}
-    keys = NameKeys(streams, module)
+    # The init's fills counted from 0 again: its values are those it gives the same model built
+    # on the meta device, whatever the replay drew before it.
+    keys = NameKeys(NameStreams(seed), module)
     versions = _versions(module)
     enter(Redirect(None, keys))
     try:

@@ -1,20 +1,29 @@
 """Replaying deferred_init's record on a real device: the operators that reach the module's
 tensors, in order, each random one drawn by heinit_rs keyed by the name of the tensor it flows
-into."""
+into.
+
+The record splits into pieces: operators linked through the tensors they read and write (a
+parameter's allocation, fills and arithmetic; a temporary and every parameter it is copied
+into). Pieces are replayed one at a time and their temporaries freed before the next, so no
+value of the whole model is held beyond the module's own tensors. Where the module's tensors
+are DTensors (FSDP2, tensor parallel), a piece whose operators act element by element on
+tensors of one shape is replayed on this rank's block alone (random fills at the block's global
+offsets); any other piece is replayed whole, its block copied out, then freed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils import _pytree as pytree
 
-from heinit_rs.torch._dtensor import dtensor_shard, is_dtensor
+from heinit_rs.torch._dtensor import is_dtensor
 from heinit_rs.torch._fill import FLOAT_DTYPES
 from heinit_rs.torch._names import NameStreams
 from heinit_rs.torch._ops import fill
 from heinit_rs.torch._record import (
-    ALLOCATIONS,
     HEINIT_DRAWS,
     Node,
     Record,
@@ -22,49 +31,26 @@ from heinit_rs.torch._record import (
     storage_of,
     tensors_in,
 )
+from heinit_rs.torch._shards import (
+    FACTORIES,
+    IN_PLACE_DRAWS,
+    WHOLE_VIEWS,
+    BlockReplay,
+    Replay,
+    Shard,
+    blockwise,
+    factory_block,
+    shard_of,
+)
 
-_aten = torch.ops.aten
 
+@dataclass
+class _Piece:
+    """Operators linked through the tensors they read and write, in construction order, each
+    with the name that keys its random draws."""
 
-class _Replay:
-    """Real tensors for a record's meta tensors, on `device`."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.made: dict[int, torch.Tensor] = {}  # id(meta tensor) -> real tensor
-        self.bases: dict[int, torch.Tensor] = {}  # meta storage -> a real tensor on its twin
-
-    def real(self, tree: Any) -> Any:
-        return pytree.tree_map(self._leaf, tree)
-
-    def _leaf(self, leaf: Any) -> Any:
-        if isinstance(leaf, torch.Tensor) and leaf.is_meta:
-            return self.resolve(leaf)
-        if isinstance(leaf, torch.device) and leaf.type == "meta":
-            return self.device
-        return leaf
-
-    def resolve(self, meta: torch.Tensor) -> torch.Tensor:
-        """The real tensor made for `meta`, or the same view of its storage's twin."""
-        made = self.made.get(id(meta))
-        if made is None:
-            base = self.bases.get(storage_of(meta) or 0)
-            if base is None:
-                raise RuntimeError(
-                    "materialize: a meta tensor of this module was not made by the code "
-                    "deferred_init recorded (a module or tensor assigned to it afterwards?); "
-                    "build the whole model inside deferred_init")
-            made = torch.empty(0, dtype=meta.dtype, device=self.device).set_(
-                base.untyped_storage(), meta.storage_offset(), meta.size(), meta.stride())
-            self.made[id(meta)] = made
-        return made
-
-    def bind(self, meta: list[torch.Tensor], real: list[torch.Tensor]) -> None:
-        for one, twin in zip(meta, real):
-            self.made[id(one)] = twin
-            storage = storage_of(one)
-            if storage is not None:
-                self.bases.setdefault(storage, twin)
+    nodes: list[tuple[Node, str]] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # the module's tensors it makes
 
 
 def replay(record: Record, module: torch.nn.Module, device: torch.device,
@@ -72,58 +58,149 @@ def replay(record: Record, module: torch.nn.Module, device: torch.device,
     """Give `module`'s meta parameters and buffers their recorded values on `device`, each
     random fill from the next of `streams` for its name; returns the names of those that
     nothing wrote."""
-    for constant, version in record.constants:
-        if constant._version != version:
-            raise RuntimeError("materialize: a tensor that deferred_init's construction read "
-                               "was changed in place afterwards; its recorded use is lost")
-    targets = [(name, tensor) for name, tensor in
-               [*module.named_parameters(remove_duplicate=False),
-                *module.named_buffers(remove_duplicate=False)]
-               if tensor is not None and tensor.is_meta]
-    sharded = any(is_dtensor(tensor) for _, tensor in targets)
-    if sharded:  # FSDP2 replaced them: what construction made, by name
-        targets = [(name, _constructed(record, name)) for name, _ in targets]
-    owners: dict[int, str] = {}
-    for name, tensor in targets:
-        storage = storage_of(tensor)
-        if storage is None:
+    present = {name: tensor for name, tensor in _named_tensors(module) if tensor.is_meta}
+    sharded = any(is_dtensor(tensor) for tensor in present.values())
+    made = {name: _constructed(record, name) if is_dtensor(tensor) else tensor
+            for name, tensor in present.items()}
+    for name, tensor in made.items():
+        if storage_of(tensor) is None:
             raise ValueError(f"materialize: {name} ({type(tensor).__name__}) is not a tensor "
                              f"deferred_init's record made")
-        owners.setdefault(storage, name)
-    flows_into = dict(owners)  # storage -> the name of a target it flows into
+    pieces = _pieces(record, made)
+    if sharded:
+        _to_empty_keeping_ties(module, device)  # FSDP2's shards, which to_empty allocates
+        shards = {name: shard_of(tensor) for name, tensor in _named_tensors(module)}
+    values: dict[str, torch.Tensor] = {}
+    untouched: set[str] = set()
+    with torch.no_grad():
+        for piece in pieces:
+            if sharded:
+                written = _replay_shards(piece, made, shards, device, streams)
+            else:
+                state, written = _replay_whole(piece, device, streams)
+                values.update({name: state.value(made[name]) for name in piece.targets})
+            untouched |= {name for name in piece.targets if storage_of(made[name]) not in written}
+    if not sharded:
+        _install(module, {id(present[name]): value for name, value in values.items()})
+    return untouched
+
+
+def _to_empty_keeping_ties(module: torch.nn.Module, device: torch.device) -> None:
+    """module.to_empty(device), with parameters shared by several modules (a tied embedding
+    and output layer) still shared: to_empty gives each module a tensor of its own."""
+    places: dict[int, list[tuple[torch.nn.Module, str]]] = {}
+    for layer in module.modules():
+        for name, tensor in layer._parameters.items():
+            if tensor is not None:
+                places.setdefault(id(tensor), []).append((layer, name))
+    module.to_empty(device=device)
+    for (first, first_name), *others in places.values():
+        for layer, name in others:
+            layer._parameters[name] = first._parameters[first_name]
+
+
+def _named_tensors(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    return [(name, tensor) for name, tensor in
+            [*module.named_parameters(remove_duplicate=False),
+             *module.named_buffers(remove_duplicate=False)] if tensor is not None]
+
+
+def _pieces(record: Record, made: dict[str, torch.Tensor]) -> list[_Piece]:
+    """The record's pieces that make the tensors `made`, in construction order. Keys come
+    from the whole construction (record.tensors): a temporary is keyed by the last tensor of
+    the constructed model it flows into, whichever of them the module still has."""
+    owners: dict[int, str] = {}
+    for name, tensor in [*record.tensors.items(), *made.items()]:
+        storage = storage_of(tensor)
+        if storage is not None:
+            owners.setdefault(storage, name)
+    flows_into = dict(owners)  # storage -> the name of a tensor it flows into
     chosen: list[tuple[Node, str]] = []
     for node in reversed(record.nodes):
-        hit = [flows_into[s] for s in sorted(node.writes) if s in flows_into]
+        hit = [flows_into[s] for s in node.writes if s in flows_into]
         if hit:
-            chosen.append((node, hit[0]))
+            own = [owners[s] for s in node.writes if s in owners]
+            chosen.append((node, min(own) if own else f"{min(hit)}:temporary"))
             for storage in node.reads:
-                flows_into.setdefault(storage, hit[0])
+                flows_into.setdefault(storage, min(hit))
     chosen.reverse()
 
-    state = _Replay(device)
+    parent: dict[int, int] = {}
+
+    def root(storage: int) -> int:
+        while parent.setdefault(storage, storage) != storage:
+            parent[storage] = parent[parent[storage]]
+            storage = parent[storage]
+        return storage
+
+    for node, _ in chosen:
+        linked = [*node.writes, *node.reads]
+        for storage in linked[1:]:
+            parent[root(storage)] = root(linked[0])
+    pieces: dict[int, _Piece] = {}
+    for node, name in chosen:
+        pieces.setdefault(root(next(iter(node.writes))), _Piece()).nodes.append((node, name))
+    for name, tensor in made.items():
+        piece = pieces.get(root(storage_of(tensor) or 0))
+        if piece is None:
+            raise RuntimeError(
+                f"materialize: {name} is a meta tensor that the construction deferred_init "
+                f"recorded did not make (a module or tensor assigned to the model "
+                f"afterwards?); build the whole model inside deferred_init")
+        piece.targets.append(name)
+    return [piece for piece in pieces.values() if piece.targets]
+
+
+def _replay_whole(piece: _Piece, device: torch.device,
+                  streams: NameStreams) -> tuple[Replay, set[int]]:
+    state = Replay(device)
+    return state, _run_nodes(piece.nodes, state, device, streams)
+
+
+def _run_nodes(nodes: Iterable[tuple[Node, str]], state: Replay, device: torch.device,
+               streams: NameStreams) -> set[int]:
+    """Run `nodes` on `state`'s real tensors; the storages they gave values."""
     written: set[int] = set()
-    with torch.no_grad():
-        for node, owner in chosen:
-            own = [owners[s] for s in sorted(node.writes) if s in owners]
-            name = own[0] if own else f"{owner}:temporary"
-            args, kwargs = state.real((node.args, node.kwargs))
-            if isinstance(node.run, tuple):
-                _, initializer, global_shape, index = node.run
-                fill(args[0], initializer, streams.next(name), global_shape, index,
-                     tuple(args[1:]))
-                out: list[torch.Tensor] = [args[0]]
-            else:
-                out = _run(node, args, kwargs, streams, name, device)
-            state.bind(node.outputs[:node.returned], out)
-            if getattr(node.run, "overloadpacket", None) not in ALLOCATIONS:
-                written |= node.writes
-        untouched = {name for name, tensor in targets if storage_of(tensor) not in written}
-        if sharded:
-            _copy_shards(module, {name: state.resolve(tensor) for name, tensor in targets},
-                         device)
+    for node, name in nodes:
+        args, kwargs = state.real(node)
+        if isinstance(node.run, tuple):
+            _, initializer, global_shape, index = node.run
+            if isinstance(state, BlockReplay):
+                global_shape, index = state.global_shape, state.index
+            fill(args[0], initializer, streams.next(name), global_shape, index,
+                 tuple(args[1:]))
+            out: list[torch.Tensor] = [args[0]]
+        elif isinstance(state, BlockReplay) and node.run.overloadpacket in FACTORIES:
+            out = [factory_block(node, state)]
+        elif isinstance(state, BlockReplay) and node.run.overloadpacket in WHOLE_VIEWS:
+            out = [args[0]]  # the block itself
         else:
-            _install(module, state)
-    return untouched
+            out = _run(node, args, kwargs, streams, name, device, state)
+        state.bind(node.outputs[:node.returned], out)
+        if node.assigns:
+            written |= node.writes
+    return written
+
+
+def _replay_shards(piece: _Piece, made: dict[str, torch.Tensor], shards: dict[str, Shard],
+                   device: torch.device, streams: NameStreams) -> set[int]:
+    """Replay `piece` into this rank's shards of its targets: on the block alone where every
+    target has the same block and every operator acts element by element, else whole."""
+    first = shards[piece.targets[0]]
+    if first.index is not None and first.dtensor is None and \
+            all(shards[name].block == first.block for name in piece.targets) and \
+            blockwise(piece.nodes, first.global_shape):
+        blocks: dict[int, torch.Tensor] = {}
+        for name in piece.targets:
+            local = shards[name].local
+            if local is not None:
+                blocks[storage_of(made[name]) or 0] = local
+        state = BlockReplay(device, first.global_shape, first.index, blocks)
+        return _run_nodes(piece.nodes, state, device, streams)
+    whole, written = _replay_whole(piece, device, streams)
+    for name in piece.targets:
+        shards[name].take(whole.value(made[name]))
+    return written
 
 
 def _constructed(record: Record, name: str) -> torch.Tensor:
@@ -134,26 +211,8 @@ def _constructed(record: Record, name: str) -> torch.Tensor:
     return tensor
 
 
-def _copy_shards(module: torch.nn.Module, values: dict[str, torch.Tensor],
-                 device: torch.device) -> None:
-    """Memory for a sharded module (to_empty, which FSDP2 follows), then each rank's block of
-    each replayed value copied in."""
-    module.to_empty(device=device)
-    for name, tensor in [*module.named_parameters(remove_duplicate=False),
-                         *module.named_buffers(remove_duplicate=False)]:
-        value = values.get(name)
-        if value is None:
-            continue
-        if is_dtensor(tensor):
-            local, _, index = dtensor_shard(tensor)
-            if local is not None and index is not None:
-                local.copy_(value[index])
-        else:
-            tensor.copy_(value)
-
-
 def _run(node: Node, args: Any, kwargs: dict[str, Any], streams: NameStreams, name: str,
-         device: torch.device) -> list[torch.Tensor]:
+         device: torch.device, state: Replay) -> list[torch.Tensor]:
     func = node.run
     if torch.Tag.nondeterministic_seeded not in func.tags:
         return list(tensors_in(func(*args, **kwargs)))
@@ -161,30 +220,53 @@ def _run(node: Node, args: Any, kwargs: dict[str, Any], streams: NameStreams, na
     draw = HEINIT_DRAWS.get(func.overloadpacket)
     like = node.outputs[0]
     if draw is not None and like.dtype in FLOAT_DTYPES and \
-            (func.overloadpacket in (_aten.uniform_, _aten.normal_) or node.returned == 1):
+            (func.overloadpacket in IN_PLACE_DRAWS or node.returned == 1):
         initializer, arguments = draw(bind_arguments(func, args, kwargs))
-        target = args[0] if node.returned == 1 and func._schema.is_mutable else \
-            torch.empty_strided(like.size(), like.stride(), dtype=like.dtype, device=device)
-        return [fill(target, initializer, stream, None, None, arguments)]
-    # Any other random operator (bernoulli_, randint, randperm, ...): torch's own, from a
-    # torch.Generator seeded by the same key.
-    if any(argument.name == "generator" for argument in func._schema.arguments):
-        generator = torch.Generator(device=device)
-        generator.manual_seed((stream.key ^ stream.stream) & ((1 << 63) - 1))
-        kwargs = {**kwargs, "generator": generator}
-    return list(tensors_in(func(*args, **kwargs)))
+        if node.returned == 1 and func._schema.is_mutable:
+            target = args[0]
+        elif isinstance(state, BlockReplay):
+            target = state.new(like)
+        else:
+            target = torch.empty_strided(like.size(), like.stride(), dtype=like.dtype,
+                                         device=device)
+        global_shape, index = (state.global_shape, state.index) \
+            if isinstance(state, BlockReplay) else (None, None)
+        return [fill(target, initializer, stream, global_shape, index, arguments)]
+    # Any other random operator (bernoulli_, randint, randperm, complex randn, ...): torch's
+    # own, from a torch.Generator seeded by the same key, through the operator's overload that
+    # takes a generator where this one takes none.
+    seeded = _with_generator(func)
+    generator = torch.Generator(device=device)
+    generator.manual_seed((stream.key ^ stream.stream) & ((1 << 63) - 1))
+    bound = bind_arguments(func, args, kwargs)
+    bound["generator"] = generator
+    return list(tensors_in(seeded(**bound)))
 
 
-def _install(module: torch.nn.Module, state: _Replay) -> None:
-    """Put the replayed tensors in place of the meta ones; tied parameters stay tied."""
+def _with_generator(func: Any) -> Any:
+    """`func`, or the overload of its operator that takes the same arguments and a generator."""
+    names = {argument.name for argument in func._schema.arguments}
+    if "generator" in names:
+        return func
+    for overload in func.overloadpacket.overloads():
+        candidate = getattr(func.overloadpacket, overload)
+        if {argument.name for argument in candidate._schema.arguments} == names | {"generator"}:
+            return candidate
+    raise RuntimeError(f"materialize: the random operator {func} has no overload that takes "
+                       f"a generator, so its values cannot be keyed by seed=")
+
+
+def _install(module: torch.nn.Module, values: dict[int, torch.Tensor]) -> None:
+    """Put the replayed tensors (by id of the meta tensor they replace) in place of the meta
+    ones; tied parameters stay tied."""
     parameters: dict[int, torch.nn.Parameter] = {}
     for layer in module.modules():
         for name, tensor in list(layer._parameters.items()):
             if tensor is not None and tensor.is_meta:
                 if id(tensor) not in parameters:
                     parameters[id(tensor)] = torch.nn.Parameter(
-                        state.resolve(tensor), requires_grad=tensor.requires_grad)
+                        values[id(tensor)], requires_grad=tensor.requires_grad)
                 layer._parameters[name] = parameters[id(tensor)]
         for name, buffer in list(layer._buffers.items()):
             if buffer is not None and buffer.is_meta:
-                layer._buffers[name] = state.resolve(buffer)
+                layer._buffers[name] = values[id(buffer)]
