@@ -95,9 +95,11 @@ def materialize(module: torch.nn.Module, device: str | torch.device = "cpu",
     The seed is `seed` (an int), else one 64-bit draw from `generator` or torch's default
     generator; a call that raises draws nothing.
 
-    A module whose parameters were sharded on the meta device (``fully_shard``) is
-    materialized one shard per rank, each equal to its block of the unsharded model (with a
-    `deferred_init` record, each rank replays the whole values, then keeps its block). Every parameter must be
+    A module whose parameters were sharded on the meta device (``fully_shard``, tensor
+    parallelism, both) is materialized one shard per rank, each equal to its block of the
+    unsharded model. A `deferred_init` record is replayed on each rank's blocks where its
+    operators are element-wise, and piece by piece otherwise: a rank's peak memory is its
+    shards plus the largest piece replayed whole (docs/frameworks.md). Every parameter must be
     written: one that nothing initializes raises ValueError naming it, instead of holding
     whatever memory ``to_empty`` gave it. On the meta device, or under FakeTensorMode, tensors
     get no values, as torch's own ``reset_parameters`` gives them none.

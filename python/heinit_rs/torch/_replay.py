@@ -159,17 +159,25 @@ def _replay_whole(piece: _Piece, device: torch.device,
 
 def _run_nodes(nodes: Iterable[tuple[Node, str]], state: Replay, device: torch.device,
                streams: NameStreams) -> set[int]:
-    """Run `nodes` on `state`'s real tensors; the storages they gave values."""
+    """Run `nodes` on `state`'s real tensors; the storages they gave values. A fill whose
+    values a later fill of the whole tensor replaces unread (Linear's reset_parameters before
+    the model's own init) is skipped, its stream still counted: the values are the same."""
+    nodes = list(nodes)
+    dead = _overwritten(nodes)
     written: set[int] = set()
-    for node, name in nodes:
+    for position, (node, name) in enumerate(nodes):
         args, kwargs = state.real(node)
-        if isinstance(node.run, tuple):
+        if position in dead:
+            if isinstance(node.run, tuple) or node.run.overloadpacket in IN_PLACE_DRAWS:
+                streams.next(name)
+            out: list[torch.Tensor] = [args[0]]
+        elif isinstance(node.run, tuple):
             _, initializer, global_shape, index = node.run
             if isinstance(state, BlockReplay):
                 global_shape, index = state.global_shape, state.index
             fill(args[0], initializer, streams.next(name), global_shape, index,
                  tuple(args[1:]))
-            out: list[torch.Tensor] = [args[0]]
+            out = [args[0]]
         elif isinstance(state, BlockReplay) and node.run.overloadpacket in FACTORIES:
             out = [factory_block(node, state)]
         elif isinstance(state, BlockReplay) and node.run.overloadpacket in WHOLE_VIEWS:
@@ -180,6 +188,42 @@ def _run_nodes(nodes: Iterable[tuple[Node, str]], state: Replay, device: torch.d
         if node.assigns:
             written |= node.writes
     return written
+
+
+_OVERWRITES = {*IN_PLACE_DRAWS, torch.ops.aten.fill_, torch.ops.aten.zero_}
+
+
+def _overwritten(nodes: list[tuple[Node, str]]) -> set[int]:
+    """The positions of fills of a whole tensor whose values a later fill of the whole
+    tensor replaces before anything reads them."""
+    dead: set[int] = set()
+    replaced: set[int] = set()  # storages whose next use is a fill of the whole tensor
+    for position in range(len(nodes) - 1, -1, -1):
+        node = nodes[position][0]
+        whole = _fills_whole(node)
+        if whole is not None:
+            if whole in replaced:
+                dead.add(position)
+            replaced.add(whole)
+        elif isinstance(node.run, tuple) or node.run.overloadpacket not in WHOLE_VIEWS:
+            replaced -= node.reads | node.writes
+    return dead
+
+
+def _fills_whole(node: Node) -> int | None:
+    """The storage that `node` fills whole without reading it, if it is such a fill."""
+    if isinstance(node.run, tuple):
+        if node.run[2] is not None or node.run[3] is not None:
+            return None
+    elif node.run.overloadpacket not in _OVERWRITES:
+        return None
+    target = node.args[0]
+    storage = node.storage_at.get(id(target))
+    if storage is None or node.reads != {storage} or target.storage_offset() != 0 or \
+            not target.is_contiguous() or \
+            target.numel() * target.element_size() != target.untyped_storage().nbytes():
+        return None
+    return storage
 
 
 def _replay_shards(piece: _Piece, made: dict[str, torch.Tensor], shards: dict[str, Shard],
