@@ -206,7 +206,7 @@ def fill_memory(target: torch.Tensor, initializer: str, source: int | StreamSour
             raise ValueError("a DTensor knows its global shape and its shard; pass neither "
                              "global_shape nor index")
         if not one_block(target):  # the whole value, then this rank's part of it
-            local = target.to_local()  # type: ignore[attr-defined]
+            local = target.to_local()  # type: ignore[attr-defined, unused-ignore]
             whole = torch.empty(target.shape, dtype=target.dtype, device=local.device)
             fill_memory(whole, initializer, source, None, None, arguments, device_kernel)
             with torch.no_grad():

@@ -163,8 +163,8 @@ def shard_of(tensor: torch.Tensor) -> Shard:
     if not is_dtensor(tensor):
         return Shard(tensor, tuple(tensor.shape), None)
     if not one_block(tensor):
-        return Shard(tensor.to_local(), tuple(tensor.shape), None,  # type: ignore[attr-defined]
-                      dtensor=tensor)
+        local = tensor.to_local()  # type: ignore[attr-defined, unused-ignore]
+        return Shard(local, tuple(tensor.shape), None, dtensor=tensor)
     local, global_shape, index = dtensor_shard(tensor)
     if index is not None and all(s.start == 0 and s.stop == n
                                  for s, n in zip(index, global_shape)):
