@@ -207,7 +207,7 @@ def _legacy_new(cls: type, *args: Any, **kwargs: Any) -> Any:
     """torch.Tensor(n, m, ...) and torch.Tensor(size) while recording: meta, as torch.empty
     would make it (the legacy constructor ignores the default device)."""
     sizes = args[0] if len(args) == 1 and isinstance(args[0], torch.Size) else args
-    if cls is torch.Tensor and recorder() is not None and not kwargs and \
+    if cls is torch.Tensor and recorder() is not None and args and not kwargs and \
             all(isinstance(n, int) for n in sizes):
         return torch.empty(sizes, device=_META)
     return _TENSOR_NEW(cls, *args, **kwargs)
